@@ -13,7 +13,10 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help setup testbed deploy destroy lint unit molecule test clean
+# Every directory under molecule/ with a molecule.yml is a scenario.
+SCENARIOS ?= $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+
+.PHONY: help setup deploy destroy lint unit molecule sandbox-test test clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -25,12 +28,8 @@ $(VENV)/.installed: requirements.txt files/app/requirements.txt
 
 setup: $(VENV)/.installed ## Install the pinned controller tools into .venv
 
-testbed: ## Install podman and debootstrap (Debian/Ubuntu controller) if they are missing
-	scripts/testbed-packages.sh
-
 deploy: setup ## Provision INVENTORY=path, or the local sandbox host when INVENTORY is empty
 ifeq ($(strip $(INVENTORY)),)
-	$(MAKE) --no-print-directory testbed
 	scripts/sandbox.sh up
 	$(BIN)/ansible-playbook playbook.yml
 	@echo "The quote page is at http://127.0.0.1:$(SANDBOX_HTTP_PORT)/"
@@ -48,11 +47,15 @@ lint: setup ## Run yamllint and ansible-lint (production profile)
 unit: setup ## Run the app's unit tests
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit
 
-molecule: setup testbed ## Run every molecule scenario
+molecule: setup ## Run every molecule scenario (SCENARIOS="default ..." for some)
 	scripts/testbed-image.sh all
-	for scenario in $$(ls molecule); do $(BIN)/molecule test -s "$$scenario"; done
+	QUOTE_NOFILE=$$(ulimit -Hn) && export QUOTE_NOFILE && \
+	for scenario in $(SCENARIOS); do $(BIN)/molecule test -s "$$scenario"; done
 
-test: lint unit molecule ## Lint, unit tests and every molecule scenario (what CI runs)
+sandbox-test: setup ## Deploy the sandbox twice over SSH, check changed=0 and the page, remove it
+	tests/sandbox/deploy-twice.sh
+
+test: lint unit molecule sandbox-test ## Lint, unit tests, every molecule scenario and the sandbox deploy (CI)
 
 clean: destroy ## Remove the sandbox and the controller virtualenv
 	rm -rf $(VENV)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import urllib.error
 import urllib.request
@@ -78,3 +79,25 @@ def site_url(host) -> str:
 @pytest.fixture(scope="session")
 def bundled_quotes() -> list[dict[str, object]]:
     return json.loads((PROJECT_DIR / "files" / "app" / "quotes.json").read_text(encoding="utf-8"))
+
+
+def run_playbook(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    """Run the project's playbook against this scenario's hosts, as molecule's converge does."""
+    env = dict(os.environ)
+    ephemeral = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+    env["ANSIBLE_CONFIG"] = str(Path(ephemeral) / "ansible.cfg")
+    env["ANSIBLE_ROLES_PATH"] = str(PROJECT_DIR / "roles")
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env.pop("ANSIBLE_FORCE_COLOR", None)
+    return subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(PROJECT_DIR / "playbook.yml"), *args],
+        capture_output=True, text=True, timeout=timeout, env=env, check=False,
+    )
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters per host, e.g. {"host": {"ok": 50, "changed": 0, ...}}."""
+    hosts = {}
+    for name, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M):
+        hosts[name] = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counters)}
+    return hosts

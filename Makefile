@@ -49,6 +49,7 @@ unit: setup ## Run the app's unit tests
 
 molecule: setup ## Run every molecule scenario (SCENARIOS="default ..." for some)
 	scripts/testbed-image.sh all
+	scripts/sandbox.sh key
 	QUOTE_NOFILE=$$(ulimit -Hn) && export QUOTE_NOFILE && \
 	for scenario in $(SCENARIOS); do $(BIN)/molecule test -s "$$scenario"; done
 

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Print the README's variable tables from each role's meta/argument_specs.yml.
+"""Generate the README's variable tables and the example inventory's group_vars.
 
-`scripts/role_vars_table.py --write` replaces the block between the README's markers;
-tests/unit/test_role_interfaces.py fails when the README and the specs disagree.
+The tables come from each role's meta/argument_specs.yml, the samples from its
+defaults/main.yml (every option commented out at its default). `--write` updates both;
+tests/unit/test_role_interfaces.py fails when they drift from the roles.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -35,6 +37,30 @@ def render() -> str:
     return "\n".join(parts)
 
 
+def wired_variables() -> dict[str, str]:
+    """Variables that playbook.yml sets from another role's variable: target -> source."""
+    play = yaml.safe_load((ROOT / "playbook.yml").read_text(encoding="utf-8"))[0]
+    return {name: re.findall(r"[a-z][a-z0-9]*_[a-z0-9_]+", str(value))[0] for name, value in play["vars"].items()}
+
+
+def render_sample(role: str) -> str:
+    """The example inventory's group_vars file for *role*: its defaults, commented out."""
+    specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))
+    wired = wired_variables()
+    out = ["---", f"# {role}: {specs['argument_specs']['main']['short_description']}",
+           "# Every option at its default; uncomment and change what you need.", ""]
+    for line in (ROOT / "roles" / role / "defaults" / "main.yml").read_text(encoding="utf-8").splitlines()[1:]:
+        name = re.match(r"^([a-z0-9_]+):", line)
+        if name and name.group(1) in wired:
+            out.append(f"# (playbook.yml sets this from {wired[name.group(1)]}: change that one instead)")
+        out.append(line if line.startswith("#") or not line.strip() else "# " + line)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def sample_path(role: str) -> Path:
+    return ROOT / "inventory" / "example" / "group_vars" / "quote_servers" / f"{role}.yml"
+
+
 def replace_block(readme: str) -> str:
     start, end = readme.index(BEGIN), readme.index(END) + len(END)
     return readme[:start] + render() + readme[end:]
@@ -44,5 +70,7 @@ if __name__ == "__main__":
     path = ROOT / "README.md"
     if sys.argv[1:] == ["--write"]:
         path.write_text(replace_block(path.read_text(encoding="utf-8")), encoding="utf-8")
+        for specs in (ROOT / "roles").glob("*/meta/argument_specs.yml"):
+            sample_path(specs.parents[1].name).write_text(render_sample(specs.parents[1].name), encoding="utf-8")
     else:
         print(render())

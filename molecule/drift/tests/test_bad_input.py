@@ -1,0 +1,90 @@
+"""Bad input stops the run before anything changes, with a message naming the variable."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from conftest import http_get, molecule_hosts, run_playbook
+
+testinfra_hosts = molecule_hosts()
+
+MANAGED_FILES = [
+    "/etc/nginx/sites-available/quote-app.conf",
+    "/etc/systemd/system/quote-app.service",
+    "/etc/systemd/system/quote-app.socket",
+    "/etc/quote-app/env",
+    "/opt/quote-app/app/app.py",
+    "/etc/default/ufw",
+]
+
+CASES = [
+    ({"quote_app_name": "../etc"}, ["quote_app_name", "lower-case name"]),
+    ({"quote_app_root": "/opt/../etc"}, ["quote_app_root", "without '..'"]),
+    ({"quote_app_user": "root"}, ["quote_app_user", "other than root"]),
+    ({"quote_app_environment": {"lower_case": "x"}}, ["quote_app_environment", "upper-case"]),
+    ({"quote_app_pip_index_url": "htp:/broken"}, ["quote_app_pip_index_url", "http(s) URL"]),
+    ({"gunicorn_workers": "many"}, ["gunicorn_workers", "int"]),
+    ({"gunicorn_workers": 0}, ["gunicorn_workers", "1-256"]),
+    ({"gunicorn_worker_class": "eventlet"}, ["gunicorn_worker_class", "sync, gthread"]),
+    ({"gunicorn_socket_path": "/tmp/app.sock"}, ["gunicorn_socket_path", "under /run"]),
+    ({"nginx_server_names": ["bad name!"]}, ["nginx_server_names", "host names"]),
+    ({"nginx_listen_port": 70000}, ["nginx_listen_port", "1-65535"]),
+    ({"nginx_site_name": "../../passwd"}, ["nginx_site_name", "file name"]),
+    ({"firewall_ssh_rule": "deny"}, ["firewall_ssh_rule", "limit, allow"]),
+    ({"firewall_ssh_ports": [0]}, ["firewall_ssh_ports", "1-65535"]),
+]
+
+
+def snapshot(host) -> dict[str, str]:
+    state = {path: host.file(path).sha256sum for path in MANAGED_FILES}
+    state["ufw"] = host.check_output("ufw status verbose")
+    state["units"] = host.check_output("systemctl is-active quote-app.socket quote-app.service nginx.service")
+    return state
+
+
+@pytest.mark.parametrize(("extra_vars", "expected"), CASES, ids=[next(iter(c[0])) + "=" + json.dumps(next(iter(c[0].values()))) for c in CASES])
+def test_bad_input_is_refused_and_changes_nothing(host, site_url, extra_vars, expected):
+    before = snapshot(host)
+    result = run_playbook("--limit", host.backend.name, "-e", json.dumps(extra_vars))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    for fragment in expected:
+        assert fragment in output, f"{fragment!r} missing from:\n{output[-3000:]}"
+    assert "changed=0" in output
+    assert snapshot(host) == before
+    assert http_get(site_url + "/").status == 200
+
+
+def test_rejected_nginx_directive_restores_the_site_and_keeps_serving(host, site_url):
+    before = snapshot(host)
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                statuses.append(http_get(site_url + "/healthz", timeout=5).status)
+            except OSError:
+                statuses.append(0)
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        result = run_playbook(
+            "--limit", host.backend.name, "-e", json.dumps({"nginx_extra_directives": ["bogus_directive on;"]})
+        )
+    finally:
+        stop.set()
+        poller.join()
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "nginx rejected the new configuration" in output
+    assert 'unknown directive "bogus_directive"' in output
+    assert snapshot(host) == before
+    assert host.file("/etc/nginx/sites-available").listdir().count("quote-app.conf") == 1
+    assert not [name for name in host.file("/etc/nginx/sites-available").listdir() if name.startswith("quote-app.conf.")]
+    assert statuses and set(statuses) == {200}, statuses

@@ -16,7 +16,7 @@ export PATH := $(BIN):$(PATH)
 # Every directory under molecule/ with a molecule.yml is a scenario.
 SCENARIOS ?= $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: help setup deploy destroy lint unit molecule sandbox-test test clean
+.PHONY: help setup deploy bench audit destroy lint unit molecule sandbox-test test clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,12 @@ ifeq ($(strip $(INVENTORY)),)
 else
 	$(BIN)/ansible-playbook -i "$(INVENTORY)" playbook.yml
 endif
+
+bench: setup ## Benchmark on the sandbox host: upstream resilience, redeploy under load (table + .bench/results.json)
+	$(BIN)/python bench/bench.py
+
+audit: ## Print lynis's hardening index of the sandbox host (after make deploy)
+	scripts/lynis-audit.sh quote-sandbox
 
 destroy: ## Remove the sandbox host
 	scripts/sandbox.sh down

@@ -1,175 +1,137 @@
 """Movie quote of the day: a small Flask app served by gunicorn behind nginx.
 
 Quotes come from a bundled JSON file (``quotes.json`` next to this module,
-or the file named by the ``QUOTE_APP_QUOTES_FILE`` environment variable).
-The file is validated when the app is created: a broken file makes startup
-fail with a ``QuoteFileError`` (a ``ValueError``) instead of serving garbage.
+or the file named by the ``QUOTE_APP_QUOTES_FILE`` environment variable),
+validated when the app is created: a broken file makes startup fail with a
+``QuoteFileError`` (a ``ValueError``) instead of serving garbage.
 
-This version makes no outbound network calls. A later quote source (e.g. an
-upstream API) only has to produce ``Quote`` objects for a ``QuoteStore``.
+Optionally (``QUOTE_APP_UPSTREAM_URL`` and friends, see ``upstream.py``) a
+background thread keeps a pool of quotes from an upstream API. Requests only
+read that pool: a page view never waits on the network. While the pool is
+fresh a request gets an upstream quote, otherwise (upstream unset, down,
+slow or sending garbage) a bundled one. Bad upstream settings fail startup
+with an ``UpstreamConfigError`` (a ``ValueError``) naming the variable.
 
 Routes:
     GET /           HTML page with a random quote
-    GET /api/quote  a random quote as JSON: {"film": ..., "quote": ...}
-    GET /healthz    {"status": "ok", "quotes": <count>, "version": <str>}
+    GET /api/quote  a random quote as JSON:
+                    {"film": ..., "quote": ..., "source": "upstream"|"bundled"}
+    GET /healthz    {"status": "ok", "quotes": <bundled count>, "version": <str>,
+                     "upstream": "off"|"fresh"|"stale"}; always 200, the app
+                    is healthy without its upstream.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import random
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from flask import Flask, Response, jsonify, render_template
+from quotes import Quote, QuoteFileError, QuoteStore, load_quotes, parse_quotes
+from upstream import Clock, UpstreamConfig, UpstreamConfigError, UpstreamRefresher
+
+__all__ = [
+    "DEFAULT_QUOTES_FILE",
+    "Quote",
+    "QuoteFileError",
+    "QuoteStore",
+    "UpstreamConfig",
+    "UpstreamConfigError",
+    "app",
+    "create_app",
+    "load_quotes",
+    "parse_quotes",
+]
 
 QUOTES_FILE_ENV = "QUOTE_APP_QUOTES_FILE"
 VERSION_ENV = "QUOTE_APP_VERSION"
 DEFAULT_VERSION = "dev"
 DEFAULT_QUOTES_FILE = Path(__file__).resolve().parent / "quotes.json"
-
-_REQUIRED_KEYS = ("film", "quote")
-_ALLOWED_KEYS = frozenset({"film", "quote", "year"})
-
-
-class QuoteFileError(ValueError):
-    """The quotes file is missing, unreadable or not in the expected shape."""
+# Written by the deploy next to the code, so the id always names the code that answers.
+RELEASE_FILE = Path(__file__).resolve().parent / "RELEASE"
 
 
-@dataclass(frozen=True)
-class Quote:
-    film: str
-    quote: str
-    year: int | None = None
-
-    def to_dict(self) -> dict[str, str]:
-        """The public JSON shape of a quote."""
-        return {"film": self.film, "quote": self.quote}
-
-
-def _parse_entry(index: int, entry: Any) -> Quote:
-    """Validate one decoded JSON entry; raise QuoteFileError naming the problem."""
-    if not isinstance(entry, dict):
-        raise QuoteFileError(
-            f"entry {index} must be an object, got {type(entry).__name__}"
-        )
-    for key in _REQUIRED_KEYS:
-        if key not in entry:
-            raise QuoteFileError(f"entry {index} is missing the key {key!r}")
-        value = entry[key]
-        if not isinstance(value, str) or not value.strip():
-            raise QuoteFileError(
-                f"entry {index}: {key!r} must be a non-empty string, got {value!r}"
-            )
-    unknown = sorted(set(entry) - _ALLOWED_KEYS)
-    if unknown:
-        raise QuoteFileError(f"entry {index} has unknown key(s): {', '.join(unknown)}")
-    year = entry.get("year")
-    # bool is a subclass of int: reject it explicitly.
-    if year is not None and (not isinstance(year, int) or isinstance(year, bool)):
-        raise QuoteFileError(f"entry {index}: 'year' must be an integer, got {year!r}")
-    return Quote(film=entry["film"], quote=entry["quote"], year=year)
-
-
-def parse_quotes(data: Any) -> list[Quote]:
-    """Validate decoded JSON data and turn it into quotes.
-
-    Raises QuoteFileError (a ValueError) naming the first problem found.
-    """
-    if not isinstance(data, list):
-        raise QuoteFileError(
-            f"top level must be a list of quotes, got {type(data).__name__}"
-        )
-    if not data:
-        raise QuoteFileError("the list of quotes is empty")
-    quotes: list[Quote] = []
-    seen: set[tuple[str, str]] = set()
-    for index, entry in enumerate(data):
-        quote = _parse_entry(index, entry)
-        key = (quote.film.strip().casefold(), quote.quote.strip().casefold())
-        if key in seen:
-            raise QuoteFileError(
-                f"entry {index} is a duplicate: {quote.film!r}: {quote.quote!r}"
-            )
-        seen.add(key)
-        quotes.append(quote)
-    return quotes
-
-
-def load_quotes(path: str | os.PathLike[str]) -> list[Quote]:
-    """Read and validate a quotes file; raise QuoteFileError on any problem."""
+def release_version(release_file: Path = RELEASE_FILE) -> str:
+    """The release id: ``$QUOTE_APP_VERSION``, else the RELEASE file beside the code, else "dev"."""
+    if os.environ.get(VERSION_ENV):
+        return os.environ[VERSION_ENV]
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QuoteFileError(f"quotes file {path}: cannot be read: {exc}") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise QuoteFileError(f"quotes file {path}: is not valid JSON: {exc}") from exc
-    try:
-        return parse_quotes(data)
-    except QuoteFileError as exc:
-        raise QuoteFileError(f"quotes file {path}: {exc}") from exc
+        return release_file.read_text(encoding="utf-8").strip() or DEFAULT_VERSION
+    except FileNotFoundError:
+        return DEFAULT_VERSION
+
+SOURCE_UPSTREAM = "upstream"
+SOURCE_BUNDLED = "bundled"
 
 
-class QuoteStore:
-    """An immutable, non-empty collection of quotes to pick from."""
-
-    def __init__(
-        self, quotes: Sequence[Quote], rng: random.Random | None = None
-    ) -> None:
-        if not quotes:
-            raise ValueError("a QuoteStore needs at least one quote")
-        self._quotes: tuple[Quote, ...] = tuple(quotes)
-        # Picking a quote is not security-sensitive: a plain PRNG is fine.
-        self._rng = rng if rng is not None else random.Random()
-
-    @classmethod
-    def from_file(
-        cls, path: str | os.PathLike[str], rng: random.Random | None = None
-    ) -> QuoteStore:
-        return cls(load_quotes(path), rng=rng)
-
-    def __len__(self) -> int:
-        return len(self._quotes)
-
-    @property
-    def quotes(self) -> tuple[Quote, ...]:
-        return self._quotes
-
-    def random(self) -> Quote:
-        return self._rng.choice(self._quotes)
-
-
-def create_app(quotes_path: str | os.PathLike[str] | None = None) -> Flask:
+def create_app(
+    quotes_path: str | os.PathLike[str] | None = None,
+    *,
+    upstream: UpstreamConfig | None = None,
+    clock: Clock | None = None,
+) -> Flask:
     """Build the app.
 
     The quotes file is ``quotes_path`` if given, else ``$QUOTE_APP_QUOTES_FILE``
     if set, else ``quotes.json`` next to this module. It is loaded and checked
     here, so a broken file fails at startup (QuoteFileError, a ValueError).
+
+    ``upstream`` configures the upstream API; when None it is read from the
+    ``QUOTE_APP_UPSTREAM_*`` environment variables (off if the URL is unset).
+    ``clock`` (monotonic seconds) decides freshness; tests may pass their own.
+    The refresher thread is not started here but on the first request, so
+    under gunicorn it runs in each worker, never in the master before fork.
+    It is ``app.extensions["quote_refresher"]`` (None when off); call its
+    ``stop()`` to end the thread.
     """
     path = quotes_path or os.environ.get(QUOTES_FILE_ENV) or DEFAULT_QUOTES_FILE
     store = QuoteStore.from_file(path)
-    version = os.environ.get(VERSION_ENV) or DEFAULT_VERSION
+    version = release_version()
+    config = upstream if upstream is not None else UpstreamConfig.from_env()
+    refresher: UpstreamRefresher | None = None
+    if config is not None:
+        refresher = UpstreamRefresher(
+            config, clock=clock, user_agent=f"quote-app/{version}"
+        )
 
     flask_app = Flask(__name__)
     flask_app.extensions["quote_store"] = store
+    flask_app.extensions["quote_refresher"] = refresher
     flask_app.config["QUOTE_APP_VERSION"] = version
+
+    def pick_quote() -> tuple[Quote, str]:
+        """A random quote and where it came from; never touches the network."""
+        if refresher is not None and refresher.is_fresh():
+            quote = refresher.pool.random()
+            if quote is not None:
+                return quote, SOURCE_UPSTREAM
+        return store.random(), SOURCE_BUNDLED
+
+    if refresher is not None:
+
+        @flask_app.before_request
+        def start_refresher() -> None:
+            # Lazy: starts this process's thread on its first request.
+            refresher.ensure_started()
 
     @flask_app.get("/")
     def index() -> str:
-        return render_template("index.html", quote=store.random())
+        quote, _source = pick_quote()
+        return render_template("index.html", quote=quote)
 
     @flask_app.get("/api/quote")
     def api_quote() -> Response:
-        return jsonify(store.random().to_dict())
+        quote, source = pick_quote()
+        return jsonify({**quote.to_dict(), "source": source})
 
     @flask_app.get("/healthz")
     def healthz() -> Response:
-        response = jsonify(status="ok", quotes=len(store), version=version)
+        response = jsonify(
+            status="ok",
+            quotes=len(store),
+            version=version,
+            upstream="off" if refresher is None else refresher.status(),
+        )
         response.headers["Cache-Control"] = "no-store"
         return response
 

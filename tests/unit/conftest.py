@@ -29,9 +29,18 @@ QuotesWriter = Callable[[Any], Path]
 
 @pytest.fixture(autouse=True)
 def _clean_app_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests start without the app's environment variables set."""
+    """Tests start without the app's environment variables set (no upstream)."""
     monkeypatch.delenv("QUOTE_APP_QUOTES_FILE", raising=False)
     monkeypatch.delenv("QUOTE_APP_VERSION", raising=False)
+    for name in (
+        "QUOTE_APP_UPSTREAM_URL",
+        "QUOTE_APP_UPSTREAM_TIMEOUT",
+        "QUOTE_APP_UPSTREAM_INTERVAL",
+        "QUOTE_APP_UPSTREAM_FILM_FIELD",
+        "QUOTE_APP_UPSTREAM_QUOTE_FIELD",
+        "QUOTE_APP_UPSTREAM_POOL_SIZE",
+    ):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

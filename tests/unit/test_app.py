@@ -110,7 +110,12 @@ def test_healthz_shape(write_quotes: QuotesWriter) -> None:
     assert response.status_code == 200
     assert response.mimetype == "application/json"
     assert response.headers["Cache-Control"] == "no-store"
-    assert response.get_json() == {"status": "ok", "quotes": 2, "version": "dev"}
+    assert response.get_json() == {
+        "status": "ok",
+        "quotes": 2,
+        "version": "dev",
+        "upstream": "off",
+    }
 
 
 def test_healthz_counts_bundled_quotes(bundled_quotes: list[dict]) -> None:
@@ -154,8 +159,9 @@ def test_api_quote_shape(write_quotes: QuotesWriter) -> None:
         assert response.status_code == 200
         assert response.mimetype == "application/json"
         data = response.get_json()
-        assert set(data) == {"film", "quote"}
+        assert set(data) == {"film", "quote", "source"}
         assert (data["film"], data["quote"]) in expected
+        assert data["source"] == "bundled"
 
 
 def test_api_quote_serves_bundled_quotes(bundled_quotes: list[dict]) -> None:
@@ -191,7 +197,11 @@ def test_env_var_selects_quotes_file(
 
     data = create_app().test_client().get("/api/quote").get_json()
 
-    assert data == {"film": "Casablanca", "quote": "Here's looking at you, kid."}
+    assert data == {
+        "film": "Casablanca",
+        "quote": "Here's looking at you, kid.",
+        "source": "bundled",
+    }
 
 
 def test_explicit_path_beats_env_var(
@@ -206,7 +216,11 @@ def test_explicit_path_beats_env_var(
         .get_json()
     )
 
-    assert data == {"film": "The Terminator", "quote": "I'll be back."}
+    assert data == {
+        "film": "The Terminator",
+        "quote": "I'll be back.",
+        "source": "bundled",
+    }
 
 
 def test_create_app_accepts_path_objects(write_quotes: QuotesWriter) -> None:
@@ -228,7 +242,7 @@ def test_non_ascii_quotes_round_trip(write_quotes: QuotesWriter) -> None:
     entry = {"film": "Amélie", "quote": "Pas de bras, pas de chocolat\u2014voilà!"}
     client = client_for(write_quotes([entry]))
 
-    assert client.get("/api/quote").get_json() == entry
+    assert client.get("/api/quote").get_json() == {**entry, "source": "bundled"}
     assert entry["quote"] in client.get("/").get_data(as_text=True)
 
 
@@ -352,17 +366,49 @@ def test_quote_to_dict_is_the_public_shape() -> None:
     assert quote.to_dict() == {"film": "Rocky", "quote": "Yo, Adrian!"}
 
 
-# --- no outbound network in this version ------------------------------------
+# --- only upstream.py talks to the network ---------------------------------
+
+NETWORK_MODULES = {"requests", "urllib", "urllib3", "http", "socket", "httpx"}
 
 
-def test_app_makes_no_network_imports() -> None:
-    tree = ast.parse((APP_DIR / "app.py").read_text(encoding="utf-8"))
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     imported: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imported.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
+    return imported
 
-    assert "flask" in imported
-    assert not imported & {"requests", "urllib", "urllib3", "http", "socket", "httpx"}
+
+def test_only_upstream_module_imports_network_libraries() -> None:
+    # The request handlers (app.py) only read the in-memory pool; every
+    # network call lives in upstream.py and runs in its background thread.
+    users = {
+        path.name
+        for path in APP_DIR.glob("*.py")
+        if _imported_modules(path) & NETWORK_MODULES
+    }
+
+    assert "flask" in _imported_modules(APP_DIR / "app.py")
+    assert users == {"upstream.py"}
+
+
+def test_healthz_upstream_is_off_without_url(write_quotes: QuotesWriter) -> None:
+    flask_app = create_app(str(write_quotes(ONE_QUOTE)))
+
+    assert flask_app.extensions["quote_refresher"] is None
+    assert flask_app.test_client().get("/healthz").get_json()["upstream"] == "off"
+
+
+def test_release_version_prefers_env_then_release_file(tmp_path, monkeypatch):
+    import app as app_module
+
+    release = tmp_path / "RELEASE"
+    monkeypatch.delenv("QUOTE_APP_VERSION", raising=False)
+    assert app_module.release_version(release) == "dev"
+    release.write_text("v42\n", encoding="utf-8")
+    assert app_module.release_version(release) == "v42"
+    monkeypatch.setenv("QUOTE_APP_VERSION", "from-env")
+    assert app_module.release_version(release) == "from-env"

@@ -25,7 +25,7 @@ def spec_options(role: str, entry: str = "main") -> dict:
 
 
 def test_every_role_has_an_interface():
-    assert ROLES == ["firewall", "gunicorn", "nginx", "quote_app"]
+    assert ROLES == ["firewall", "gunicorn", "nginx", "quote_app", "quote_release"]
 
 
 @pytest.mark.parametrize("role", ROLES)

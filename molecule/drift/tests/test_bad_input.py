@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import http_get, molecule_hosts, run_playbook
+from quote_testlib import http_get, molecule_hosts, run_playbook
 
 testinfra_hosts = molecule_hosts()
 
@@ -16,7 +16,7 @@ MANAGED_FILES = [
     "/etc/systemd/system/quote-app.service",
     "/etc/systemd/system/quote-app.socket",
     "/etc/quote-app/env",
-    "/opt/quote-app/app/app.py",
+    "/opt/quote-app/current/app.py",
     "/etc/default/ufw",
 ]
 

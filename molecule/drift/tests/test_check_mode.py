@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import molecule_hosts, recap, run_playbook
+from quote_testlib import molecule_hosts, recap, run_playbook
 
 testinfra_hosts = molecule_hosts()
 

@@ -6,7 +6,7 @@ import hashlib
 import re
 
 import pytest
-from conftest import PROJECT_DIR, molecule_hosts
+from quote_testlib import PROJECT_DIR, molecule_hosts
 
 testinfra_hosts = molecule_hosts()
 
@@ -38,7 +38,7 @@ def test_nginx_is_unmasked_and_enabled(host):
 
 @pytest.mark.parametrize("name", ["app.py", "wsgi.py", "templates/index.html", "quotes.json"])
 def test_app_files_match_the_source(host, name):
-    deployed = host.file(f"/opt/quote-app/app/{name}")
+    deployed = host.file(f"/opt/quote-app/current/{name}")
     assert deployed.user == "root"
     assert deployed.mode == 0o644
     assert deployed.sha256sum == hashlib.sha256((APP_SOURCE / name).read_bytes()).hexdigest()
@@ -51,7 +51,7 @@ def test_virtualenv_matches_the_pins(host):
         if match:
             pins[match.group(1).lower().replace("_", "-")] = match.group(2)
     installed = {}
-    for line in host.check_output("/opt/quote-app/venv/bin/pip freeze --all").splitlines():
+    for line in host.check_output("/opt/quote-app/current/venv/bin/pip freeze --all").splitlines():
         name, _, version = line.partition("==")
         installed[name.lower().replace("_", "-")] = version
     assert {name: installed.get(name) for name in pins} == pins

@@ -7,7 +7,7 @@ import socket
 import time
 
 import pytest
-from conftest import http_get, molecule_hosts, published_port
+from quote_testlib import http_get, molecule_hosts, published_port
 
 testinfra_hosts = molecule_hosts()
 

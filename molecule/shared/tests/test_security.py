@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import http_get, molecule_hosts
+from quote_testlib import http_get, molecule_hosts
 
 testinfra_hosts = molecule_hosts()
 

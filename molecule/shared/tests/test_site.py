@@ -6,7 +6,7 @@ import html
 import re
 
 import pytest
-from conftest import http_get, molecule_hosts
+from quote_testlib import http_get, molecule_hosts
 
 testinfra_hosts = molecule_hosts()
 
@@ -105,7 +105,7 @@ def test_site_is_linked_from_sites_available(host):
 
 @pytest.mark.parametrize(
     "path",
-    ["/opt/quote-app/app", "/opt/quote-app/app/app.py", "/opt/quote-app/venv", "/opt/quote-app/venv/bin/gunicorn"],
+    ["/opt/quote-app/current/", "/opt/quote-app/current/app.py", "/opt/quote-app/current/venv/", "/opt/quote-app/current/venv/bin/gunicorn"],
 )
 def test_app_user_cannot_change_its_code_or_venv(host, path):
     assert host.file(path).user == "root"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import molecule_hosts
+from quote_testlib import molecule_hosts
 
 testinfra_hosts = molecule_hosts()
 

@@ -4,7 +4,7 @@ systemd really builds the namespaces, and the running service's own kernel state
 from __future__ import annotations
 
 import pytest
-from conftest import molecule_hosts
+from quote_testlib import molecule_hosts
 
 testinfra_hosts = molecule_hosts()
 

@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 
-from conftest import PROJECT_DIR, molecule_hosts
+from quote_testlib import PROJECT_DIR, molecule_hosts
 
 testinfra_hosts = molecule_hosts()
 

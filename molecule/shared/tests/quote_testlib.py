@@ -1,0 +1,103 @@
+"""Helpers and fixtures shared by every scenario's testinfra tests.
+
+The hosts are the scenario's containers, reached with testinfra's podman backend (much faster
+than its ansible backend). HTTP checks go from this machine to the ports the containers
+publish on 127.0.0.1, so they pass through the host's firewall like real traffic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT_DIR = Path(__file__).resolve().parents[3]
+
+
+def molecule_hosts(group: str = "quote_servers") -> list[str]:
+    """Return podman:// host specs for the members of *group* in molecule's inventory."""
+    inventory_file = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory_file:
+        raise RuntimeError("MOLECULE_INVENTORY_FILE is not set: run these tests through molecule verify")
+    inventory = yaml.safe_load(Path(inventory_file).read_text(encoding="utf-8"))
+    # Molecule writes groups at the top level; a hand-written inventory nests them in "all".
+    section = inventory.get(group) or inventory["all"].get("children", {}).get(group)
+    if not section or not section.get("hosts"):
+        raise RuntimeError(f"no hosts in group {group} of {inventory_file}")
+    members = section["hosts"]
+    return [f"podman://{name}" for name in sorted(members)]
+
+
+def published_port(container: str, port: int) -> int:
+    """The loopback port on this machine that podman publishes *port*/tcp of *container* on."""
+    out = subprocess.run(
+        ["podman", "port", container, f"{port}/tcp"], check=True, capture_output=True, text=True
+    ).stdout.split()
+    if not out:
+        raise AssertionError(f"{container} publishes no port for {port}/tcp")
+    address, _, host_port = out[0].rpartition(":")
+    assert address == "127.0.0.1", f"{container} publishes {port} on {address}, not on loopback"
+    return int(host_port)
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+def http_get(url: str, timeout: float = 10.0, headers: dict[str, str] | None = None) -> Response:
+    """GET *url* without raising on HTTP error statuses."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310 (loopback only)
+            return Response(reply.status, {k.lower(): v for k, v in reply.headers.items()},
+                            reply.read().decode("utf-8"))
+    except urllib.error.HTTPError as error:
+        return Response(error.code, {k.lower(): v for k, v in error.headers.items()},
+                        error.read().decode("utf-8", "replace"))
+
+
+@pytest.fixture(scope="module")
+def site_url(host) -> str:
+    """Base URL of the site as seen from this machine."""
+    return f"http://127.0.0.1:{published_port(host.backend.name, 80)}"
+
+
+@pytest.fixture(scope="session")
+def bundled_quotes() -> list[dict[str, object]]:
+    return json.loads((PROJECT_DIR / "files" / "app" / "quotes.json").read_text(encoding="utf-8"))
+
+
+def run_playbook(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    """Run the project's playbook against this scenario's hosts, as molecule's converge does."""
+    env = dict(os.environ)
+    ephemeral = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+    env["ANSIBLE_CONFIG"] = str(Path(ephemeral) / "ansible.cfg")
+    env["ANSIBLE_ROLES_PATH"] = str(PROJECT_DIR / "roles")
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env.pop("ANSIBLE_FORCE_COLOR", None)
+    return subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(PROJECT_DIR / "playbook.yml"), *args],
+        capture_output=True, text=True, timeout=timeout, env=env, check=False,
+    )
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters per host, e.g. {"host": {"ok": 50, "changed": 0, ...}}."""
+    hosts = {}
+    for name, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M):
+        hosts[name] = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counters)}
+    return hosts

@@ -1,0 +1,119 @@
+"""Releases: a new one is switched to without a failed request, a broken one never replaces a
+working one, one that fails once served is rolled back, and a rerun of the good one is a no-op.
+These run in order on one host (the shared tests before them saw release "1")."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from quote_testlib import PROJECT_DIR, http_get, molecule_hosts, recap, run_playbook
+
+testinfra_hosts = molecule_hosts()
+
+APP = PROJECT_DIR / "files" / "app"
+
+
+@contextmanager
+def traffic(url: str) -> Iterator[Counter]:
+    """Poll *url* about 20 times a second while the body runs; count statuses (0 = no answer)."""
+    seen: Counter = Counter()
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                seen[http_get(url, timeout=10).status] += 1
+            except OSError:
+                seen[0] += 1
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        poller.join()
+
+
+def deploy(host, version: str, source: Path = APP):
+    extra = {"quote_app_version": version, "quote_app_source_dir": str(source)}
+    return run_playbook("--limit", host.backend.name, "-e", json.dumps(extra))
+
+
+def served_version(site_url: str) -> str:
+    return http_get(site_url + "/healthz").json()["version"]
+
+
+@pytest.fixture
+def broken_app(tmp_path) -> Path:
+    """A copy of the app whose import fails."""
+    copy = shutil.copytree(APP, tmp_path / "app")
+    with (copy / "app.py").open("a", encoding="utf-8") as source:
+        source.write("\nraise RuntimeError('this release is broken')\n")
+    return copy
+
+
+@pytest.fixture
+def crashing_app(tmp_path) -> Path:
+    """A copy of the app that imports on its own but whose workers crash under gunicorn."""
+    copy = shutil.copytree(APP, tmp_path / "app")
+    (copy / "wsgi.py").write_text(
+        "import sys\n\nfrom app import app\n\n"
+        "if 'gunicorn' in sys.modules:\n    raise RuntimeError('crashes once served')\n",
+        encoding="utf-8",
+    )
+    return copy
+
+
+def test_new_release_is_switched_to_without_a_failed_request(host, site_url):
+    with traffic(site_url + "/healthz") as seen:
+        result = deploy(host, "v2")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert served_version(site_url) == "v2"
+    assert set(seen) == {200}, seen
+    assert host.file("/opt/quote-app/current").linked_to == "/opt/quote-app/releases/v2"
+    assert host.file("/opt/quote-app/previous").linked_to == "/opt/quote-app/releases/1"
+    # Same interpreter and requirements: both releases share one virtualenv.
+    assert host.file("/opt/quote-app/releases/v2/venv").linked_to == host.file(
+        "/opt/quote-app/releases/1/venv").linked_to
+
+
+def test_release_that_cannot_import_never_replaces_the_working_one(host, site_url, broken_app):
+    with traffic(site_url + "/healthz") as seen:
+        result = deploy(host, "v3", broken_app)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "this release is broken" in output
+    assert set(seen) == {200}, seen
+    assert served_version(site_url) == "v2"
+    assert host.file("/opt/quote-app/current").linked_to == "/opt/quote-app/releases/v2"
+
+
+def test_release_that_fails_once_served_is_rolled_back(host, site_url, crashing_app):
+    result = deploy(host, "v4", crashing_app)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Release v4 failed its health check" in output
+    assert "Rolled back to release v2, which serves again" in output
+    assert served_version(site_url) == "v2"
+    assert host.file("/opt/quote-app/current").linked_to == "/opt/quote-app/releases/v2"
+    assert host.service("quote-app.socket").is_running
+    assert host.service("quote-app.service").is_running
+
+
+def test_rerun_of_the_good_release_changes_nothing(host, site_url):
+    result = deploy(host, "v2")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert recap(result.stdout)[host.backend.name]["changed"] == 0, result.stdout[-3000:]
+    assert served_version(site_url) == "v2"
+    releases = host.file("/opt/quote-app/releases").listdir()
+    assert "v2" in releases and len(releases) <= 3

@@ -30,13 +30,15 @@ def test_nginx_hides_its_version(site_url):
     assert reply.headers.get("server") == "nginx"
 
 
-def test_healthz_reports_ok(site_url):
+def test_healthz_reports_ok_and_the_current_release(host, site_url):
     reply = http_get(site_url + "/healthz")
     assert reply.status == 200
     body = reply.json()
     assert body["status"] == "ok"
     assert body["quotes"] >= 50
-    assert body["version"] == "1"
+    assert body["upstream"] == "off"
+    assert body["version"] == host.file("/opt/quote-app/current/RELEASE").content_string.strip()
+    assert reply.headers.get("cache-control") == "no-store"
 
 
 def test_static_files_come_from_nginx_with_caching(site_url):

@@ -1,6 +1,6 @@
-"""Releases: a new one is switched to without a failed request, a broken one never replaces a
-working one, one that fails once served is rolled back, and a rerun of the good one is a no-op.
-These run in order on one host (the shared tests before them saw release "1")."""
+"""Upgrades: a new release is switched to without a failed request, a broken one never replaces
+a working one, one that fails once served is rolled back, and a rerun of the good one is a no-op.
+They run in this order on one host, after the other tests of this folder (file names sort so)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 # behaves like a fresh cloud host reached over SSH as the sudo user `deploy`.
 #
 # Usage: scripts/sandbox.sh up|down|status|key|ssh-config|ssh [COMMAND...]
-#   up          (re)create the container, wait until `ssh deploy@... sudo -n true`
-#               works, print an inventory line (also written to .testbed/sandbox.ini)
+#   up          reuse the running container, or create it and wait until `ssh deploy@...
+#               sudo -n true` works; print an inventory line (also in .testbed/sandbox.ini)
 #   down        remove the container (no error if absent)
 #   key         make the controller key pair in .testbed/ssh/ if it is missing
 #   status      print whether it runs (exit 0 if running, 3 if not)
@@ -89,7 +89,16 @@ cmd_up() {
 	# Builds the image when missing or stale, otherwise returns at once.
 	"$script_dir/testbed-image.sh" "$PLATFORM"
 	ensure_key
-	# Containers are never reused (a clean host each time); images are.
+	# A running sandbox is kept: `make deploy` again must converge the same host (changed=0).
+	# `down` (make destroy) first for a fresh one.
+	if [[ $(podman inspect --format '{{.State.Running}}' "$NAME" 2>/dev/null) == true ]] &&
+		ssh "${SSH_OPTS[@]}" "$USER_NAME@127.0.0.1" sudo -n true 2>/dev/null; then
+		log "$NAME is running: reused (scripts/sandbox.sh down for a fresh one)"
+		printf '[sandbox]\n%s\n' "$(inventory_line)" >"$INVENTORY"
+		inventory_line
+		return 0
+	fi
+	# Anything else of that name (stopped, unreachable) is replaced by a fresh host; images are reused.
 	remove_container
 	local nofile
 	nofile=$(nofile_limit)

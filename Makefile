@@ -54,6 +54,8 @@ unit: setup ## Run the app's unit tests
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit
 
 molecule: setup ## Run every molecule scenario (SCENARIOS="default ..." for some)
+	command -v testssl >/dev/null || { apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends testssl.sh; }
 	scripts/testbed-image.sh all
 	scripts/sandbox.sh key
 	QUOTE_NOFILE=$$(ulimit -Hn) && export QUOTE_NOFILE && \

@@ -25,7 +25,7 @@ def spec_options(role: str, entry: str = "main") -> dict:
 
 
 def test_every_role_has_an_interface():
-    assert ROLES == ["firewall", "gunicorn", "nginx", "quote_app", "quote_release"]
+    assert ROLES == ["firewall", "gunicorn", "nginx", "quote_app", "quote_release", "tls"]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -81,6 +81,11 @@ def test_example_inventory_lists_every_variable(role):
 def test_playbook_wiring_names_known_variables():
     play = yaml.safe_load((ROOT / "playbook.yml").read_text(encoding="utf-8"))[0]
     known = {name for role in ROLES for name in spec_options(role)}
+    # A role's outputs: the names in its vars/main.yml without the private "__" prefix.
+    outputs = {name for role in ROLES for name in load(ROOT / "roles" / role / "vars" / "main.yml")
+               if not name.startswith("__")}
+    assert outputs == {"tls_certificate_file", "tls_certificate_key_file"}
+    known |= outputs
     for target, source in play["vars"].items():
         assert target in known, target
         assert set(re.findall(r"\b([a-z]+_[a-z_]+)\b", str(source))) <= known, source

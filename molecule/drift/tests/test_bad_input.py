@@ -35,6 +35,11 @@ CASES = [
     ({"nginx_site_name": "../../passwd"}, ["nginx_site_name", "file name"]),
     ({"firewall_ssh_rule": "deny"}, ["firewall_ssh_rule", "limit, allow"]),
     ({"firewall_ssh_ports": [0]}, ["firewall_ssh_ports", "1-65535"]),
+    ({"tls_certificate_source": "acme"}, ["tls_domains", "non-empty list"]),
+    ({"tls_domains": ["shop.example.org"], "tls_certificate_source": "selfsigned"},
+     ["Add shop.example.org to nginx_server_names"]),
+    ({"tls_certificate_source": "provided", "tls_domains": ["localhost"]},
+     ["tls_certificate_pem or tls_certificate_src"]),
 ]
 
 

@@ -58,11 +58,18 @@ class Response:
         return json.loads(self.body)
 
 
-def http_get(url: str, timeout: float = 10.0, headers: dict[str, str] | None = None) -> Response:
-    """GET *url* without raising on HTTP error statuses."""
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # noqa: ANN002,ANN003
+        return None
+
+
+def http_get(url: str, timeout: float = 10.0, headers: dict[str, str] | None = None,
+             follow: bool = True) -> Response:
+    """GET *url* without raising on HTTP error statuses; with follow=False a redirect is the answer."""
     request = urllib.request.Request(url, headers=headers or {})
+    opener = urllib.request.build_opener() if follow else urllib.request.build_opener(_NoRedirect)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310 (loopback only)
+        with opener.open(request, timeout=timeout) as reply:
             return Response(reply.status, {k.lower(): v for k, v in reply.headers.items()},
                             reply.read().decode("utf-8"))
     except urllib.error.HTTPError as error:

@@ -7,4 +7,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared" / "tests"))
 
-from quote_testlib import bundled_quotes  # noqa: E402,F401  (fixtures)
+import pytest  # noqa: E402
+from quote_testlib import bundled_quotes, published_port  # noqa: E402,F401  (fixtures)
+
+
+@pytest.fixture(scope="module")
+def ports(host) -> dict[int, int]:
+    """The loopback ports this machine reaches the host's 80 and 443 on."""
+    return {port: published_port(host.backend.name, port) for port in (80, 443)}

@@ -17,17 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-from quote_testlib import http_get, molecule_hosts, published_port
+from quote_testlib import http_get, molecule_hosts
 from tlslib import DOMAIN, https_get, s_client, served_certificate, write
 
 testinfra_hosts = molecule_hosts()
 
 LIVE = "/etc/letsencrypt/live/quote-app"
-
-
-@pytest.fixture(scope="module")
-def ports(host) -> dict[int, int]:
-    return {port: published_port(host.backend.name, port) for port in (80, 443)}
 
 
 @pytest.fixture(scope="module")

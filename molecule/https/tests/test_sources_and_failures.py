@@ -13,18 +13,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from quote_testlib import http_get, molecule_hosts, published_port, recap, run_playbook
+from quote_testlib import http_get, molecule_hosts, recap, run_playbook
 from tlslib import DOMAIN, https_get, served_certificate
 
 testinfra_hosts = molecule_hosts()
 
 NAMES = ["quote.test", "www.quote.test"]
 SERVER_NAMES = [*NAMES, "localhost", "127.0.0.1"]
-
-
-@pytest.fixture(scope="module")
-def ports(host) -> dict[int, int]:
-    return {port: published_port(host.backend.name, port) for port in (80, 443)}
 
 
 def converge(**variables: object) -> subprocess.CompletedProcess[str]:

@@ -37,7 +37,12 @@ else
 	$(BIN)/ansible-playbook -i "$(INVENTORY)" playbook.yml
 endif
 
-bench: setup ## Benchmark on the sandbox host: upstream resilience, redeploy under load (table + .bench/results.json)
+# The bench's own tools (matplotlib for its charts) go into .venv only when `make bench` runs.
+$(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+
+bench: setup $(VENV)/.bench-installed ## Benchmark converge and serving against the seed tutorial (table, .bench/results.json, charts)
 	$(BIN)/python bench/bench.py
 
 audit: ## Print lynis's hardening index of the sandbox host (after make deploy)

@@ -39,8 +39,15 @@ def render() -> str:
 
 def wired_variables() -> dict[str, str]:
     """Variables that playbook.yml sets from another role's variable: target -> source."""
-    play = yaml.safe_load((ROOT / "playbook.yml").read_text(encoding="utf-8"))[0]
-    return {name: re.findall(r"[a-z][a-z0-9]*_[a-z0-9_]+", str(value))[0] for name, value in play["vars"].items()}
+    play = next(play for play in yaml.safe_load((ROOT / "playbook.yml").read_text(encoding="utf-8")) if "vars" in play)
+    wired = {}
+    for name, value in play["vars"].items():
+        if name.startswith("__"):
+            continue
+        names = re.findall(r"(?<![A-Za-z0-9_])[a-z][a-z0-9]*_[a-z0-9_]+", str(value))
+        topology = "__quote_" in str(value) or "quote_address" in names
+        wired[name] = "" if topology and name != "nginx_static_dir" else names[0]
+    return wired
 
 
 def render_sample(role: str) -> str:
@@ -52,7 +59,9 @@ def render_sample(role: str) -> str:
     for line in (ROOT / "roles" / role / "defaults" / "main.yml").read_text(encoding="utf-8").splitlines()[1:]:
         name = re.match(r"^([a-z0-9_]+):", line)
         if name and name.group(1) in wired:
-            out.append(f"# (playbook.yml sets this from {wired[name.group(1)]}: change that one instead)")
+            source = wired[name.group(1)]
+            out.append(f"# (playbook.yml sets this from {source}: change that one instead)" if source
+                       else "# (playbook.yml sets this from the host groups: see \"Several hosts\" in the README)")
         out.append(line if line.startswith("#") or not line.strip() else "# " + line)
     return "\n".join(out).rstrip() + "\n"
 

@@ -10,14 +10,16 @@
 #   status      print whether it runs (exit 0 if running, 3 if not)
 #   ssh-config  print an ssh_config "Host" block for it
 #   ssh         run a command (or a shell) on it as deploy
-# Environment: SANDBOX_SSH_PORT (2222), SANDBOX_HTTP_PORT (8080), SANDBOX_WAIT (60 s)
+# Environment: SANDBOX_SSH_PORT (2222), SANDBOX_HTTP_PORT (8080), SANDBOX_WAIT (60 s),
+#   SANDBOX_NAME (quote-sandbox; another name is another host of the same kind, as `make bench`
+#   makes, with its inventory line in .testbed/<name>.ini)
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # crun cannot run on the cgroups v1/v2 hybrid hosts; containers.conf selects runc.
 export CONTAINERS_CONF="$script_dir/containers.conf"
 
-readonly NAME=quote-sandbox
+readonly NAME=${SANDBOX_NAME:-quote-sandbox}
 readonly PLATFORM=ubuntu2404
 readonly IMAGE=${TESTBED_REPO:-localhost/quote-testbed}:$PLATFORM
 readonly SSH_PORT=${SANDBOX_SSH_PORT:-2222}
@@ -27,7 +29,11 @@ readonly USER_NAME=deploy
 # Local state (key pair, inventory) lives in the git-ignored .testbed/ only.
 testbed_dir=$(cd "$script_dir/.." && pwd)/.testbed
 readonly KEY=$testbed_dir/ssh/id_ed25519
-readonly INVENTORY=$testbed_dir/sandbox.ini
+if [[ $NAME == quote-sandbox ]]; then
+	readonly INVENTORY=$testbed_dir/sandbox.ini
+else
+	readonly INVENTORY=$testbed_dir/$NAME.ini
+fi
 # The sandbox's host keys are new on every `up`: never record them.
 readonly SSH_OPTS=(-i "$KEY" -p "$SSH_PORT" -o IdentitiesOnly=yes -o BatchMode=yes
 	-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR

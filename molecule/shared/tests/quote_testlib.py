@@ -88,8 +88,8 @@ def bundled_quotes() -> list[dict[str, object]]:
     return json.loads((PROJECT_DIR / "files" / "app" / "quotes.json").read_text(encoding="utf-8"))
 
 
-def run_playbook(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    """Run the project's playbook against this scenario's hosts, as molecule's converge does."""
+def run_playbook(*args: str, timeout: int = 900, inventory: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the project's playbook against this scenario's hosts (or *inventory*), as molecule's converge does."""
     env = dict(os.environ)
     ephemeral = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
     env["ANSIBLE_CONFIG"] = str(Path(ephemeral) / "ansible.cfg")
@@ -97,7 +97,7 @@ def run_playbook(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[
     env["ANSIBLE_NOCOLOR"] = "1"
     env.pop("ANSIBLE_FORCE_COLOR", None)
     return subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(PROJECT_DIR / "playbook.yml"), *args],
+        ["ansible-playbook", "-i", inventory or os.environ["MOLECULE_INVENTORY_FILE"], str(PROJECT_DIR / "playbook.yml"), *args],
         capture_output=True, text=True, timeout=timeout, env=env, check=False,
     )
 

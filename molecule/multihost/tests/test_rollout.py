@@ -1,0 +1,107 @@
+"""Changing the fleet: an app host removed from the inventory leaves the balancer, a release
+rolls through the app hosts one at a time under traffic (and brings the removed host back), a
+release that fails stops the rollout at the first app host while the others keep serving, and
+a rerun changes nothing. They run in this order, after test_balancer.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import APP_PORT, APPS, WEB
+from quote_testlib import PROJECT_DIR, http_get, recap, run_playbook
+from rolling import app_version, traffic, upstreams_seen
+
+APP = PROJECT_DIR / "files" / "app"
+SITE = "/etc/nginx/sites-available/quote-app.conf"
+
+
+def deploy(version: str, source: Path = APP, *args: str, inventory: str | None = None):
+    extra = {"quote_app_version": version, "quote_app_source_dir": str(source)}
+    return run_playbook("-e", json.dumps(extra), *args, inventory=inventory)
+
+
+@pytest.fixture
+def inventory_without_app2(tmp_path) -> str:
+    inventory = yaml.safe_load(Path(os.environ["MOLECULE_INVENTORY_FILE"]).read_text(encoding="utf-8"))
+    for group in ("quote_servers", "quote_app_hosts"):
+        inventory[group]["hosts"].pop("quote-mh-app2")
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def crashing_app(tmp_path) -> Path:
+    """A copy of the app that imports on its own but whose workers crash under gunicorn."""
+    copy = shutil.copytree(APP, tmp_path / "app")
+    (copy / "wsgi.py").write_text(
+        "import sys\n\nfrom app import app\n\n"
+        "if 'gunicorn' in sys.modules:\n    raise RuntimeError('crashes once served')\n",
+        encoding="utf-8",
+    )
+    return copy
+
+
+def test_app_host_removed_from_the_inventory_leaves_the_balancer(web, site_url, inventory_without_app2):
+    result = deploy("1", APP, "-e", "quote_rollout_batch=100%", inventory=inventory_without_app2)
+    assert result.returncode == 0, result.stdout[-3000:]
+    site = web.file(SITE).content_string
+    assert f"server {APPS['quote-mh-app1']}:{APP_PORT} " in site
+    assert APPS["quote-mh-app2"] not in site
+    for _ in range(20):
+        assert http_get(site_url + "/healthz").status == 200
+    assert upstreams_seen(web, 20) == {f"{APPS['quote-mh-app1']}:{APP_PORT}": 20}
+
+
+def test_release_rolls_through_the_app_hosts_one_at_a_time(web, site_url):
+    with traffic(site_url + "/healthz") as seen:
+        result = deploy("v2")
+    output = result.stdout
+    assert result.returncode == 0, output[-3000:]
+    assert set(seen) == {200}, seen
+    # One batch per host (serial 1), and each app host left the balancer for its restart.
+    assert output.count("PLAY [Provision the movie quote of the day app]") == 3, output[-3000:]
+    for name, address in APPS.items():
+        assert re.search(rf"changed: \[{name} -> {WEB}\] => \(item={re.escape(address)}:{APP_PORT} out\)", output)
+        assert re.search(rf"changed: \[{name} -> {WEB}\] => \(item={re.escape(address)}:{APP_PORT} in\)", output)
+        assert app_version(web, address) == "v2", name
+    # The app host added back to the inventory is in the balancer again, and nobody is left "down".
+    site = web.file(SITE).content_string
+    assert APPS["quote-mh-app2"] in site and " down;" not in site
+    for _ in range(30):
+        assert http_get(site_url + "/healthz").json()["version"] == "v2"
+    assert set(upstreams_seen(web, 30)) == {f"{address}:{APP_PORT}" for address in APPS.values()}
+
+
+def test_failing_release_stops_the_rollout_at_the_first_app_host(web, apps, site_url, crashing_app):
+    with traffic(site_url + "/healthz") as seen:
+        result = deploy("v3", crashing_app, "-e", "quote_release_health_timeout=10")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert set(seen) == {200}, seen
+    assert "Rolled back to release v2, which serves again" in output
+    app1, app2 = (apps[name] for name in APPS)
+    assert app1.file("/opt/quote-app/current").linked_to == "/opt/quote-app/releases/v2"
+    # The rollout stopped before app2: it never even received the release.
+    assert not app2.file("/opt/quote-app/releases/v3").exists
+    assert app2.file("/opt/quote-app/current").linked_to == "/opt/quote-app/releases/v2"
+    for address in APPS.values():
+        assert app_version(web, address) == "v2"
+    # app1 serves its previous release again, so it went back into rotation.
+    assert " down;" not in web.file(SITE).content_string
+
+
+def test_rerun_of_the_good_release_changes_nothing(site_url):
+    # All at once: with nothing to roll, batches would only make it slower.
+    result = deploy("v2", APP, "-e", "quote_rollout_batch=100%")
+    assert result.returncode == 0, result.stdout[-3000:]
+    counters = recap(result.stdout)
+    assert set(counters) == {WEB, *APPS}
+    assert all(host["changed"] == 0 for host in counters.values()), result.stdout[-3000:]
+    assert http_get(site_url + "/healthz").json()["version"] == "v2"

@@ -602,6 +602,19 @@ def print_table(rows: list[Row], r: dict[str, Any]) -> None:
             print(f"  {task['seconds']:6.2f} s  {task['task']}")
 
 
+def save_chart(fig, ax, ylabel: str, title: str, name: str) -> str:
+    """Label, lay out and write one chart into .bench/; return its path for the summary line."""
+    import matplotlib.pyplot as plt
+
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(OUT / name, dpi=100)
+    plt.close(fig)
+    return f".bench/{name}"
+
+
 def write_charts(r: dict[str, Any]) -> list[str]:
     try:
         import matplotlib
@@ -620,13 +633,8 @@ def write_charts(r: dict[str, Any]) -> list[str]:
         ax.bar_label(bars, fmt="%.0f s")
         ax.axhline(2 * c["fresh_s"], color="#ee6677", linestyle="--", label=f"target for {h['count']} hosts: 2 x 1 host")
         ax.axhline(1.5 * c["seed_script_s"], color="#228833", linestyle=":", label="target for 1 host: 1.5 x seed script")
-        ax.set_ylabel("seconds")
-        ax.set_title("Converge time by host count (fresh hosts, over SSH)")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(OUT / "converge.png", dpi=100)
-        plt.close(fig)
-        written.append(".bench/converge.png")
+        written.append(save_chart(fig, ax, "seconds", "Converge time by host count (fresh hosts, over SSH)",
+                                  "converge.png"))
     if s := r.get("serve"):
         fig, ax = plt.subplots(figsize=(7, 4.2))
         labels = ["seed configuration", "our stack"]
@@ -635,13 +643,8 @@ def write_charts(r: dict[str, Any]) -> list[str]:
         ax.axhline(1.5 * s["seed"]["rps"], color="#ee6677", linestyle="--", label="target: 1.5 x seed")
         ax.axhline(s["inprocess_rps"] * s["cores"], color="#228833", linestyle=":",
                    label=f"in-process WSGI x {s['cores']} cores (no HTTP)")
-        ax.set_ylabel("requests per second (wrk, same host)")
-        ax.set_title("Page req/s by configuration")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(OUT / "throughput.png", dpi=100)
-        plt.close(fig)
-        written.append(".bench/throughput.png")
+        written.append(save_chart(fig, ax, "requests per second (wrk, same host)", "Page req/s by configuration",
+                                  "throughput.png"))
     return written
 
 

@@ -1,43 +1,14 @@
-"""Helpers of the multihost tests: traffic through the balancer, what the web host logged, and
-what each app host serves (asked from the web host, the only host its firewall admits)."""
+"""Helpers of the multihost tests: what the web host logged, and what each app host serves
+(asked from the web host, the only host its firewall admits)."""
 
 from __future__ import annotations
 
 import json
 import re
 import subprocess
-import threading
-import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from quote_testlib import http_get
 
 ACCESS_LOG = "/var/log/nginx/quote-app.access.log"
-
-
-@contextmanager
-def traffic(url: str) -> Iterator[Counter]:
-    """GET *url* about 20 times a second while the body runs; count statuses (0 = no answer)."""
-    seen: Counter = Counter()
-    stop = threading.Event()
-
-    def poll() -> None:
-        while not stop.is_set():
-            try:
-                seen[http_get(url, timeout=10).status] += 1
-            except OSError:
-                seen[0] += 1
-            time.sleep(0.05)
-
-    poller = threading.Thread(target=poll)
-    poller.start()
-    try:
-        yield seen
-    finally:
-        stop.set()
-        poller.join()
 
 
 def upstreams_seen(web, lines: int) -> Counter:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 
 from conftest import APP_PORT, APPS, WEB_ADDRESS
-from quote_testlib import http_get
-from rolling import fetch_from, traffic, upstreams_seen
+from quote_testlib import http_get, traffic
+from rolling import fetch_from, upstreams_seen
 
 
 def test_each_host_runs_only_its_part(web, apps):

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import APP_PORT, APPS, WEB
-from quote_testlib import PROJECT_DIR, http_get, recap, run_playbook
-from rolling import app_version, traffic, upstreams_seen
+from quote_testlib import PROJECT_DIR, http_get, recap, run_playbook, traffic
+from rolling import app_version, upstreams_seen
 
 APP = PROJECT_DIR / "files" / "app"
 SITE = "/etc/nginx/sites-available/quote-app.conf"

@@ -11,8 +11,13 @@ import json
 import os
 import re
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,3 +113,26 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     for name, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M):
         hosts[name] = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counters)}
     return hosts
+
+
+@contextmanager
+def traffic(url: str) -> Iterator[Counter]:
+    """GET *url* about 20 times a second while the body runs; count statuses (0 = no answer)."""
+    seen: Counter = Counter()
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                seen[http_get(url, timeout=10).status] += 1
+            except OSError:
+                seen[0] += 1
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        poller.join()

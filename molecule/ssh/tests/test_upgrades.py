@@ -7,42 +7,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-import time
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from quote_testlib import PROJECT_DIR, http_get, molecule_hosts, recap, run_playbook
+from quote_testlib import PROJECT_DIR, http_get, molecule_hosts, recap, run_playbook, traffic
 
 testinfra_hosts = molecule_hosts()
 
 APP = PROJECT_DIR / "files" / "app"
-
-
-@contextmanager
-def traffic(url: str) -> Iterator[Counter]:
-    """Poll *url* about 20 times a second while the body runs; count statuses (0 = no answer)."""
-    seen: Counter = Counter()
-    stop = threading.Event()
-
-    def poll() -> None:
-        while not stop.is_set():
-            try:
-                seen[http_get(url, timeout=10).status] += 1
-            except OSError:
-                seen[0] += 1
-            time.sleep(0.05)
-
-    poller = threading.Thread(target=poll)
-    poller.start()
-    try:
-        yield seen
-    finally:
-        stop.set()
-        poller.join()
 
 
 def deploy(host, version: str, source: Path = APP):

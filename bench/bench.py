@@ -267,6 +267,7 @@ def write_inventory(hosts: list[Host]) -> Path:
             "ansible_user": "deploy",
             "ansible_ssh_private_key_file": str(key),
             "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+            "ansible_host_key_checking": False,
         },
     }}
     path = OUT / f"hosts-{len(hosts)}.yml"

@@ -3,7 +3,8 @@
 
 A. Fast to converge (production playbook, the project's ansible.cfg, over SSH):
    1. a fresh converge of a freshly created sandbox host, then a no-change rerun right after
-      (target: rerun <= 0.15 x fresh; the rerun's profile_tasks top 10 go into the JSON);
+      (target: rerun <= 0.15 x fresh; the rerun's profile_tasks top 10 go into the JSON); the
+      same first with Ansible's linear strategy instead of ansible.cfg's mitogen, for comparison;
    2. the seed tutorial's steps as a plain shell script (bench/seed-baseline.sh) on a fresh host
       of the same image (target: our fresh converge <= 1.5 x the script);
    3. four fresh hosts in one run against the one host of A.1 (target: <= 2 x).
@@ -236,13 +237,17 @@ class Converge:
     top_tasks: list[dict[str, object]]
 
 
-def playbook(log_name: str, *args: str, **extra_vars: object) -> Converge:
-    """Run playbook.yml with the project's ansible.cfg; the full output goes to .bench/logs/."""
+def playbook(log_name: str, *args: str, strategy: str | None = None, **extra_vars: object) -> Converge:
+    """Run playbook.yml with the project's ansible.cfg; the full output goes to .bench/logs/.
+
+    *strategy* replaces ansible.cfg's (mitogen_linear), e.g. "linear" for Ansible's own.
+    """
     cmd = [PLAYBOOK, "playbook.yml", *args]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
+    env = {**ANSIBLE_ENV, "ANSIBLE_STRATEGY": strategy} if strategy else ANSIBLE_ENV
     start = time.monotonic()
-    result = subprocess.run(cmd, cwd=ROOT, env=ANSIBLE_ENV, text=True, capture_output=True, check=False)
+    result = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True, check=False)
     seconds = time.monotonic() - start
     (LOGS / f"{log_name}.log").write_text(result.stdout + result.stderr, encoding="utf-8")
     if result.returncode != 0:
@@ -391,13 +396,22 @@ def mean(values: list[float]) -> float:
 
 
 def measure_converge(results: dict[str, Any]) -> None:
-    """A.1 and A.2."""
-    say("A.1: a fresh sandbox host, a fresh converge, a no-change rerun")
+    """A.1 (with mitogen as ansible.cfg has it, then with Ansible's linear strategy) and A.2."""
+    say("A.1: a fresh sandbox host, a fresh converge, a no-change rerun; Ansible's linear strategy first")
+    run(SANDBOX, "down")
+    run(SANDBOX, "up")
+    linear_fresh = playbook("converge-fresh-linear", strategy="linear")
+    linear_rerun = playbook("converge-rerun-linear", strategy="linear")
+    say(f"    linear: fresh {linear_fresh.seconds:.1f} s, rerun {linear_rerun.seconds:.1f} s")
+    say("    and again with mitogen, on a new sandbox host")
     run(SANDBOX, "down")
     run(SANDBOX, "up")
     fresh = playbook("converge-fresh")
     rerun = playbook("converge-rerun")
     results["converge"] = {
+        "linear_fresh_s": linear_fresh.seconds,
+        "linear_rerun_s": linear_rerun.seconds,
+        "linear_rerun_changed": sum(linear_rerun.changed.values()),
         "fresh_s": fresh.seconds,
         "rerun_s": rerun.seconds,
         "rerun_ratio": rerun.seconds / fresh.seconds,
@@ -546,6 +560,11 @@ def rows_for(r: dict[str, Any]) -> list[Row]:
             Row("A.1 no-change rerun (s)", f"{c['rerun_s']:.1f}"),
             Row("A.1 rerun / fresh", f"{c['rerun_ratio']:.2f}", "<= 0.15", c["rerun_ratio"] <= 0.15),
             Row("A.1 rerun changed tasks", str(c["rerun_changed"]), "0", c["rerun_changed"] == 0),
+            Row("A.1 without mitogen (linear): fresh / rerun (s)", f"{c['linear_fresh_s']:.1f} / {c['linear_rerun_s']:.1f}"),
+            Row("A.1 without mitogen: rerun changed tasks", str(c["linear_rerun_changed"]), "0",
+                c["linear_rerun_changed"] == 0),
+            Row("A.1 mitogen / linear: fresh, rerun",
+                f"{c['fresh_s'] / c['linear_fresh_s']:.2f}, {c['rerun_s'] / c['linear_rerun_s']:.2f}"),
             Row("A.2 seed tutorial as a shell script (s)", f"{c['seed_script_s']:.1f}"),
             Row("A.2 fresh converge / seed script", f"{c['fresh_vs_seed']:.2f}", "<= 1.5", c["fresh_vs_seed"] <= 1.5),
         ]
@@ -627,10 +646,11 @@ def write_charts(r: dict[str, Any]) -> list[str]:
         return []
     written = []
     if (c := r.get("converge")) and (h := r.get("hosts")):
-        fig, ax = plt.subplots(figsize=(7, 4.2))
-        labels = ["1 host", f"{h['count']} hosts", "rerun, 1 host", "seed script"]
-        values = [c["fresh_s"], h["seconds"], c["rerun_s"], c["seed_script_s"]]
-        bars = ax.bar(labels, values, color=["#4477aa", "#4477aa", "#66ccee", "#bbbbbb"])
+        fig, ax = plt.subplots(figsize=(8.5, 4.2))
+        labels = ["1 host", f"{h['count']} hosts", "rerun, 1 host", "1 host,\nno mitogen", "rerun,\nno mitogen",
+                  "seed script"]
+        values = [c["fresh_s"], h["seconds"], c["rerun_s"], c["linear_fresh_s"], c["linear_rerun_s"], c["seed_script_s"]]
+        bars = ax.bar(labels, values, color=["#4477aa", "#4477aa", "#66ccee", "#aa3377", "#ee99cc", "#bbbbbb"])
         ax.bar_label(bars, fmt="%.0f s")
         ax.axhline(2 * c["fresh_s"], color="#ee6677", linestyle="--", label=f"target for {h['count']} hosts: 2 x 1 host")
         ax.axhline(1.5 * c["seed_script_s"], color="#228833", linestyle=":", label="target for 1 host: 1.5 x seed script")

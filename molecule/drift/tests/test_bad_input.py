@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from quote_testlib import http_get, molecule_hosts, run_playbook
+from quote_testlib import http_get, molecule_hosts, recap, run_playbook
 
 testinfra_hosts = molecule_hosts()
 
@@ -41,7 +41,33 @@ CASES = [
      ["Add shop.example.org to nginx_server_names"]),
     ({"tls_certificate_source": "provided", "tls_domains": ["localhost"]},
      ["tls_certificate_pem or tls_certificate_src"]),
+    ({"gunicorn_listen_address": "app-1.internal"}, ["gunicorn_listen_address empty or an IP"]),
+    ({"gunicorn_listen_port": 0}, ["gunicorn_listen_port 1-65535"]),
+    ({"nginx_upstream_servers": ["10.0.0.5"]}, ["nginx_upstream_servers", "address:port"]),
+    ({"nginx_access_log_buffer": "lots"}, ["nginx_access_log_buffer empty or a size"]),
+    ({"firewall_allowed_tcp_from": [{"port": 8000, "source": "anywhere"}]},
+     ["firewall_allowed_tcp_from entries of a port and an IP address"]),
 ]
+
+# Host groups the play refuses, as inventories added to molecule's (-i twice merges them).
+# "ghost" is never contacted: --limit leaves it out, which is what the second case is about.
+GROUP_CASES = {
+    "web hosts without app hosts": """
+quote_servers:
+  children:
+    quote_web_hosts:
+      hosts: {HOST}
+""",
+    "an app host hidden by --limit": """
+quote_servers:
+  children:
+    quote_web_hosts:
+      hosts: {HOST}
+    quote_app_hosts:
+      hosts:
+        ghost: {ansible_host: 192.0.2.1}
+""",
+}
 
 
 def snapshot(host) -> dict[str, str]:
@@ -60,7 +86,7 @@ assert len(set(map(case_id, CASES))) == len(CASES), "two cases share an id"
 
 
 @pytest.fixture(scope="module")
-def bad_input_runs(host) -> dict[str, object]:
+def bad_input_runs(host, site_url) -> dict[str, object]:
     """Every case's run, four at a time (each stops in its first tasks, so they only read the host)."""
     before = snapshot(host)
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -68,11 +94,12 @@ def bad_input_runs(host) -> dict[str, object]:
             map(case_id, CASES),
             pool.map(lambda case: run_playbook("--limit", host.backend.name, "-e", json.dumps(case[0])), CASES),
         ))
-    return {"before": before, "after": snapshot(host), "runs": runs}
+    # Asked once for all cases: a GET per case would run into the site's rate limit.
+    return {"before": before, "after": snapshot(host), "runs": runs, "status_after": http_get(site_url + "/").status}
 
 
 @pytest.mark.parametrize(("extra_vars", "expected"), CASES, ids=list(map(case_id, CASES)))
-def test_bad_input_is_refused_and_changes_nothing(bad_input_runs, site_url, extra_vars, expected):
+def test_bad_input_is_refused_and_changes_nothing(bad_input_runs, extra_vars, expected):
     result = bad_input_runs["runs"][case_id((extra_vars, expected))]
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
@@ -80,6 +107,20 @@ def test_bad_input_is_refused_and_changes_nothing(bad_input_runs, site_url, extr
         assert fragment in output, f"{fragment!r} missing from:\n{output[-3000:]}"
     assert "changed=0" in output
     assert bad_input_runs["after"] == bad_input_runs["before"]
+    assert bad_input_runs["status_after"] == 200
+
+
+@pytest.mark.parametrize("case", list(GROUP_CASES))
+def test_bad_host_groups_are_refused_and_change_nothing(host, site_url, tmp_path, case):
+    before = snapshot(host)
+    inventory = tmp_path / "groups.yml"
+    inventory.write_text(GROUP_CASES[case].replace("{HOST}", f"{{{host.backend.name}: {{}}}}"), encoding="utf-8")
+    result = run_playbook("--limit", host.backend.name, "-i", str(inventory))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert "quote_web_hosts and quote_app_hosts go together" in output, output[-3000:]
+    assert recap(output)[host.backend.name]["changed"] == 0
+    assert snapshot(host) == before
     assert http_get(site_url + "/").status == 200
 
 

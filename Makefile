@@ -64,7 +64,8 @@ molecule: setup ## Run every molecule scenario (SCENARIOS="default ..." for some
 	scripts/testbed-image.sh all
 	scripts/sandbox.sh key
 	QUOTE_NOFILE=$$(ulimit -Hn) && export QUOTE_NOFILE && \
-	for scenario in $(SCENARIOS); do $(BIN)/molecule test -s "$$scenario" || exit 1; done
+	for scenario in $(SCENARIOS); do \
+		$(BIN)/molecule --base-config .config/molecule/config.yml test -s "$$scenario" || exit 1; done
 
 sandbox-test: setup ## Deploy the sandbox twice over SSH, check changed=0 and the page, remove it
 	tests/sandbox/deploy-twice.sh

@@ -29,9 +29,13 @@ scripts/sandbox.sh down
 make --no-print-directory deploy 2>&1 | tee "$logs/first.log"
 make --no-print-directory deploy 2>&1 | tee "$logs/second.log"
 
+lacks() { ! grep -q "$1" "${@:2}"; }  # lacks PATTERN FILE...
 recap() { grep -E '^quote-sandbox +: ok=' "$1"; }
 check "first deploy succeeds" grep -qE 'failed=0' <(recap "$logs/first.log")
 check "first deploy changes the host" grep -qvE 'changed=0 ' <(recap "$logs/first.log")
+# plugins/strategy/mitogen_linear.py warns this way when it falls back to the linear strategy.
+check "the deploys ran under mitogen, not the linear fallback" \
+	lacks 'running the linear strategy without it' "$logs/first.log" "$logs/second.log"
 check "second deploy reports changed=0" grep -qE 'changed=0 +unreachable=0 +failed=0' <(recap "$logs/second.log")
 check "the page answers on 127.0.0.1:$http_port" \
 	grep -q 'Quote of the day' <(curl -fsS --max-time 10 "http://127.0.0.1:$http_port/")

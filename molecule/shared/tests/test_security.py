@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import re
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
@@ -102,3 +103,20 @@ def test_site_logs_are_rotated(host):
     assert debug.rc == 0, debug.stderr
     assert "/var/log/nginx/quote-app.access.log" in debug.stdout + debug.stderr
     assert host.file("/var/log/nginx/quote-app.access.log").exists
+
+
+def test_site_log_is_buffered_and_written_on_reopen(host, site_url):
+    """A request reaches the site's log from nginx's buffer (flushed every 5 s), not one write each."""
+    log = host.file("/var/log/nginx/quote-app.access.log")
+    host.check_output("nginx -s reopen && sleep 1")  # an empty buffer: the 5 s start with our request
+    probe = f"/buffer-probe-{uuid.uuid4().hex}"
+    assert http_get(site_url + probe).status == 404
+    assert probe not in log.content_string
+    host.check_output("nginx -s reopen && sleep 1")
+    assert probe in log.content_string
+
+
+@pytest.mark.parametrize("package", ["python3-pip", "python3-dev", "gcc"])
+def test_no_compiler_or_system_pip_is_installed(host, package):
+    """The tutorial's python3-pip and python3-dev pull in a compiler; every pin is a wheel, so none is needed."""
+    assert not host.package(package).is_installed

@@ -7,7 +7,8 @@ A. Fast to converge (production playbook, the project's ansible.cfg, over SSH):
       same first with Ansible's linear strategy instead of ansible.cfg's mitogen, for comparison;
    2. the seed tutorial's steps as a plain shell script (bench/seed-baseline.sh) on a fresh host
       of the same image (target: our fresh converge <= 1.5 x the script);
-   3. four fresh hosts in one run against the one host of A.1 (target: <= 2 x).
+   3. four fresh hosts in one run against the one host of A.1 (target: <= 2 x); with the busy cores
+      of both runs (from /proc/stat) and the floor they set: N x one host's busy cores / the cores.
 B. Fast to serve, on the sandbox host, in alternating rounds (means are reported):
    1. req/s (wrk) of our stack against the seed's configuration running beside it in the same
       host: gunicorn with 3 sync workers on a unix socket (`-m 007`) and the tutorial's nginx
@@ -66,6 +67,8 @@ LATENCY_SECONDS = int(os.environ.get("BENCH_LATENCY_SECONDS", "20"))
 LATENCY_CONNECTIONS = 32
 INPROCESS_SECONDS = 5
 HOST_COUNT = int(os.environ.get("BENCH_HOSTS", "4"))
+# The machine's cores, which the controller and every host container share.
+CORES = os.cpu_count() or 1
 # Loopback ports of the extra hosts: SSH on 2240 + n, HTTP on 8140 + n (n = 0 for the seed's host).
 SSH_PORT_BASE, HTTP_PORT_BASE = 2240, 8140
 UPSTREAM_PORT = 9100
@@ -235,6 +238,14 @@ class Converge:
     seconds: float
     changed: dict[str, int]
     top_tasks: list[dict[str, object]]
+    # The machine's CPU time during the run (controller and hosts share it) / its length.
+    busy_cores: float
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat (idle and iowait count as idle)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text(encoding="utf-8").split("\n", 1)[0].split()[1:]]
+    return sum(fields) - fields[3] - fields[4], sum(fields)
 
 
 def playbook(log_name: str, *args: str, strategy: str | None = None, **extra_vars: object) -> Converge:
@@ -246,9 +257,12 @@ def playbook(log_name: str, *args: str, strategy: str | None = None, **extra_var
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
     env = {**ANSIBLE_ENV, "ANSIBLE_STRATEGY": strategy} if strategy else ANSIBLE_ENV
+    busy_before, total_before = cpu_jiffies()
     start = time.monotonic()
     result = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True, check=False)
     seconds = time.monotonic() - start
+    busy_after, total_after = cpu_jiffies()
+    busy_cores = CORES * (busy_after - busy_before) / max(total_after - total_before, 1)
     (LOGS / f"{log_name}.log").write_text(result.stdout + result.stderr, encoding="utf-8")
     if result.returncode != 0:
         sys.exit(f"{log_name}: ansible-playbook failed (.bench/logs/{log_name}.log):\n{result.stdout[-3000:]}")
@@ -256,7 +270,7 @@ def playbook(log_name: str, *args: str, strategy: str | None = None, **extra_var
     recap = result.stdout.split("TASKS RECAP", 1)[-1]
     top = [{"task": m.group(1).strip(), "seconds": float(m.group(2))}
            for m in re.finditer(r"^(.+?) -{2,} ([\d.]+)s$", recap, re.M)][:10]
-    return Converge(seconds, changed, top)
+    return Converge(seconds, changed, top, busy_cores)
 
 
 def deploy(version: str, **extra: object) -> float:
@@ -417,6 +431,7 @@ def measure_converge(results: dict[str, Any]) -> None:
         "rerun_ratio": rerun.seconds / fresh.seconds,
         "rerun_changed": sum(rerun.changed.values()),
         "fresh_top10": fresh.top_tasks,
+        "fresh_busy_cores": fresh.busy_cores,
         "rerun_top10": rerun.top_tasks,
     }
     say(f"    fresh {fresh.seconds:.1f} s, rerun {rerun.seconds:.1f} s (changed={sum(rerun.changed.values())})")
@@ -447,8 +462,12 @@ def measure_hosts(results: dict[str, Any]) -> None:
     many = playbook(f"converge-{HOST_COUNT}-hosts", "-i", str(inventory))  # ansible.cfg: forks = 10
     remove_created_hosts()
     one = results.get("converge", {}).get("fresh_s")
+    one_busy = results.get("converge", {}).get("fresh_busy_cores")
     results["hosts"] = {"count": HOST_COUNT, "seconds": many.seconds, "one_host_s": one,
-                        "ratio": many.seconds / one if one else None, "top10": many.top_tasks}
+                        "ratio": many.seconds / one if one else None, "top10": many.top_tasks,
+                        "busy_cores": many.busy_cores, "one_host_busy_cores": one_busy,
+                        # N hosts need N times one host's CPU time; at best they get every core.
+                        "floor": max(1.0, HOST_COUNT * one_busy / CORES) if one_busy else None}
     say(f"    {HOST_COUNT} hosts {many.seconds:.1f} s")
 
 
@@ -492,7 +511,7 @@ def measure_serving(results: dict[str, Any]) -> None:
 
 
 def measure_upstream(results: dict[str, Any]) -> None:
-    """C: alternate no upstream and a slow one, so load from elsewhere hits both alike."""
+    """C: no upstream and a slow one in alternating order, so load from elsewhere hits both alike."""
     say("C: page req/s without an upstream and with one answering in 200 ms")
     run("podman", "exec", SANDBOX_NAME, "systemctl", "stop", "bench-upstream", check=False)
     run("podman", "exec", SANDBOX_NAME, "systemd-run", "--unit", "bench-upstream", "--collect",
@@ -502,17 +521,25 @@ def measure_upstream(results: dict[str, Any]) -> None:
         "QUOTE_APP_UPSTREAM_INTERVAL": "1",
     }
     rounds: dict[str, list[dict[str, float]]] = {"no_upstream": [], "slow_upstream": []}
+
+    def no_upstream(number: int) -> None:
+        deploy(f"bench-none-{number}")
+        rounds["no_upstream"].append(wrk(DURATION))
+
+    def slow_upstream(number: int) -> None:
+        deploy(f"bench-slow-{number}", quote_app_environment=upstream_env)
+        deadline = time.monotonic() + 30
+        while healthz().get("upstream") != "fresh":
+            if time.monotonic() > deadline:
+                sys.exit("the app never reported its upstream as fresh")
+            time.sleep(1)
+        rounds["slow_upstream"].append(wrk(DURATION))
+
     try:
         for number in range(ROUNDS):
-            deploy(f"bench-none-{number}")
-            rounds["no_upstream"].append(wrk(DURATION))
-            deploy(f"bench-slow-{number}", quote_app_environment=upstream_env)
-            deadline = time.monotonic() + 30
-            while healthz().get("upstream") != "fresh":
-                if time.monotonic() > deadline:
-                    sys.exit("the app never reported its upstream as fresh")
-                time.sleep(1)
-            rounds["slow_upstream"].append(wrk(DURATION))
+            # Each round in the other order, as in B, so that a slower second half weighs on both.
+            for measure in (no_upstream, slow_upstream)[:: 1 if number % 2 == 0 else -1]:
+                measure(number)
     finally:
         run("podman", "exec", SANDBOX_NAME, "systemctl", "stop", "bench-upstream", check=False)
     for name, measures in rounds.items():
@@ -572,6 +599,9 @@ def rows_for(r: dict[str, Any]) -> list[Row]:
         rows.append(Row(f"A.3 {h['count']} fresh hosts in one run (s)", f"{h['seconds']:.1f}"))
         if h["ratio"] is not None:
             rows.append(Row(f"A.3 {h['count']} hosts / 1 host", f"{h['ratio']:.2f}", "<= 2", h["ratio"] <= 2))
+        if h.get("floor") is not None:
+            rows.append(Row("A.3 busy cores: 1 host, all hosts", f"{h['one_host_busy_cores']:.2f}, {h['busy_cores']:.2f}"))
+            rows.append(Row(f"A.3 floor: {h['count']} x 1 host's busy cores / {CORES} cores", f"{h['floor']:.2f}"))
     if s := r.get("serve"):
         ours, seed = s["ours"], s["seed"]
         rows += [

@@ -21,31 +21,32 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
-# What each host's wiring resolves to, printed by the debug task. The first play notes
-# quote_address only where there are app hosts.
-WIRED = [
-    "quote_address | default('')",
-    "nginx_upstream_servers",
-    "gunicorn_listen_address",
-    "firewall_allowed_tcp_from",
-    "firewall_allowed_tcp_ports",
-    "quote_release_health_url",
-    "nginx_static_dir",
-]
+# What each host's wiring resolves to, printed by the debug task: name -> expression. The first
+# play notes quote_address only where there are app hosts.
+WIRED = {
+    "quote_address": "quote_address | default('')",
+    "nginx_upstream_servers": "nginx_upstream_servers",
+    "gunicorn_listen_address": "gunicorn_listen_address",
+    "firewall_allowed_tcp_from": "firewall_allowed_tcp_from",
+    "firewall_allowed_tcp_ports": "firewall_allowed_tcp_ports",
+    "quote_release_health_url": "quote_release_health_url",
+    "nginx_static_dir": "nginx_static_dir",
+}
+# Every host of these inventories: Ansible on this machine, for debug tasks only.
+LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
 
 
 def balanced_inventory(app2_address: str) -> dict:
-    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     return {
         "all": {
             "children": {
                 "quote_servers": {
                     "children": {
-                        "quote_web_hosts": {"hosts": {"web1": {**local, "quote_private_address": "10.0.0.10"}}},
+                        "quote_web_hosts": {"hosts": {"web1": {**LOCAL, "quote_private_address": "10.0.0.10"}}},
                         "quote_app_hosts": {
                             "hosts": {
-                                "app1": {**local, "quote_private_address": "10.0.0.11"},
-                                "app2": {**local, "quote_private_address": app2_address},
+                                "app1": {**LOCAL, "quote_private_address": "10.0.0.11"},
+                                "app2": {**LOCAL, "quote_private_address": app2_address},
                             }
                         },
                     }
@@ -69,7 +70,7 @@ def wiring(tmp_path: Path, inventory: dict) -> dict[str, dict]:
         "hosts": "quote_servers",
         "gather_facts": False,
         "vars": main_play["vars"],
-        "tasks": [{"name": "Print the wired values", "ansible.builtin.debug": {"msg": {v.split()[0]: f"{{{{ {v} }}}}" for v in WIRED}}}],
+        "tasks": [{"name": "Print the wired values", "ansible.builtin.debug": {"msg": {name: f"{{{{ {expr} }}}}" for name, expr in WIRED.items()}}}],
     }
     (tmp_path / "play.yml").write_text(yaml.safe_dump([address_play, probe], sort_keys=False), encoding="utf-8")
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
@@ -112,8 +113,7 @@ def test_ipv6_app_address_is_bracketed_where_a_port_follows(tmp_path, address):
 
 
 def test_a_host_in_neither_child_group_runs_everything_behind_its_own_nginx(tmp_path):
-    inventory = {"all": {"children": {"quote_servers": {"hosts": {"solo": {
-        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}
+    inventory = {"all": {"children": {"quote_servers": {"hosts": {"solo": LOCAL}}}}}
     wired = wiring(tmp_path, inventory)["solo"]
     assert wired["nginx_upstream_servers"] == []
     assert wired["gunicorn_listen_address"] == ""

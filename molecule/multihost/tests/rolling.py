@@ -8,14 +8,13 @@ import re
 import subprocess
 from collections import Counter
 
-ACCESS_LOG = "/var/log/nginx/quote-app.access.log"
+from quote_testlib import SITE_ACCESS_LOG, flush_access_logs
 
 
 def upstreams_seen(web, lines: int) -> Counter:
     """How often each app server answered in the last *lines* requests of the web host's log."""
-    # nginx buffers its access logs (nginx_access_log_buffer); reopening them writes the buffers.
-    web.check_output("nginx -s reopen && sleep 1")
-    tail = web.check_output(f"tail -n {lines} {ACCESS_LOG}")
+    flush_access_logs(web)
+    tail = web.check_output(f"tail -n {lines} {SITE_ACCESS_LOG}")
     # $upstream_addr lists every server tried ("a:8000, b:8000"); the last one answered.
     return Counter(tried.split(", ")[-1] for tried in re.findall(r" upstream=(.*?) upstream_time=", tail))
 

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
+SITE_ACCESS_LOG = "/var/log/nginx/quote-app.access.log"
 
 
 def molecule_hosts(group: str = "quote_servers") -> list[str]:
@@ -113,6 +114,11 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     for name, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M):
         hosts[name] = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counters)}
     return hosts
+
+
+def flush_access_logs(host) -> None:
+    """Make nginx write its buffered access logs (nginx_access_log_buffer): reopening them does."""
+    host.check_output("nginx -s reopen && sleep 1")  # the workers reopen a moment after the signal
 
 
 @contextmanager

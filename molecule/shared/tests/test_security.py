@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
-from quote_testlib import http_get, molecule_hosts
+from quote_testlib import SITE_ACCESS_LOG, flush_access_logs, http_get, molecule_hosts
 
 testinfra_hosts = molecule_hosts()
 
@@ -101,18 +101,18 @@ def test_bursts_get_429_with_headers_and_healthz_is_not_limited(site_url):
 def test_site_logs_are_rotated(host):
     debug = host.run("logrotate --debug /etc/logrotate.d/nginx")
     assert debug.rc == 0, debug.stderr
-    assert "/var/log/nginx/quote-app.access.log" in debug.stdout + debug.stderr
-    assert host.file("/var/log/nginx/quote-app.access.log").exists
+    assert SITE_ACCESS_LOG in debug.stdout + debug.stderr
+    assert host.file(SITE_ACCESS_LOG).exists
 
 
 def test_site_log_is_buffered_and_written_on_reopen(host, site_url):
     """A request reaches the site's log from nginx's buffer (flushed every 5 s), not one write each."""
-    log = host.file("/var/log/nginx/quote-app.access.log")
-    host.check_output("nginx -s reopen && sleep 1")  # an empty buffer: the 5 s start with our request
+    log = host.file(SITE_ACCESS_LOG)
+    flush_access_logs(host)  # an empty buffer: the 5 s start with our request
     probe = f"/buffer-probe-{uuid.uuid4().hex}"
     assert http_get(site_url + probe).status == 404
     assert probe not in log.content_string
-    host.check_output("nginx -s reopen && sleep 1")
+    flush_access_logs(host)
     assert probe in log.content_string
 
 

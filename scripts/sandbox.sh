@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# The "sandbox host" for `make deploy`: a throwaway Ubuntu 24.04 container that
-# behaves like a fresh cloud host reached over SSH as the sudo user `deploy`.
+# The "sandbox host" for `make deploy`: a throwaway container (Ubuntu 26.04 LTS unless
+# SANDBOX_PLATFORM says otherwise) that behaves like a fresh cloud host reached over SSH
+# as the sudo user `deploy`.
 #
 # Usage: scripts/sandbox.sh up|down|status|key|ssh-config|ssh [COMMAND...]
-#   up          reuse the running container, or create it and wait until `ssh deploy@...
-#               sudo -n true` works; print an inventory line (also in .testbed/sandbox.ini)
+#   up          reuse the running container (if it runs the platform asked for: else it is
+#               replaced), or create it and wait until `ssh deploy@... sudo -n true` works;
+#               print an inventory line (also in .testbed/sandbox.ini)
 #   down        remove the container (no error if absent)
 #   key         make the controller key pair in .testbed/ssh/ if it is missing
 #   status      print whether it runs (exit 0 if running, 3 if not)
 #   ssh-config  print an ssh_config "Host" block for it
 #   ssh         run a command (or a shell) on it as deploy
-# Environment: SANDBOX_SSH_PORT (2222), SANDBOX_HTTP_PORT (8080), SANDBOX_WAIT (60 s),
+# Environment: SANDBOX_PLATFORM (ubuntu2604: what a new user would pick for a fresh Ubuntu
+#   host today; any platform of `scripts/testbed-image.sh --list`),
+#   SANDBOX_SSH_PORT (2222), SANDBOX_HTTP_PORT (8080), SANDBOX_WAIT (60 s),
 #   SANDBOX_NAME (quote-sandbox; another name is another host of the same kind, as `make bench`
 #   makes, with its inventory line in .testbed/<name>.ini)
 set -euo pipefail
@@ -20,7 +24,7 @@ script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export CONTAINERS_CONF="$script_dir/containers.conf"
 
 readonly NAME=${SANDBOX_NAME:-quote-sandbox}
-readonly PLATFORM=ubuntu2404
+readonly PLATFORM=${SANDBOX_PLATFORM:-ubuntu2604}
 readonly IMAGE=${TESTBED_REPO:-localhost/quote-testbed}:$PLATFORM
 readonly SSH_PORT=${SANDBOX_SSH_PORT:-2222}
 readonly HTTP_PORT=${SANDBOX_HTTP_PORT:-8080}
@@ -85,6 +89,12 @@ remove_container() {
 	podman rm --force --ignore --time 0 "$NAME" >/dev/null
 }
 
+# An image's label (empty when it has none). testbed-image.sh records there how a
+# container of the image must start: its init command and extra podman options.
+image_label() {
+	podman image inspect --format "{{index .Labels \"$1\"}}" "$IMAGE"
+}
+
 inventory_line() {
 	printf "%s ansible_host=127.0.0.1 ansible_port=%s ansible_user=%s ansible_ssh_private_key_file=%s ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes' ansible_host_key_checking=false\n" \
 		"$NAME" "$SSH_PORT" "$USER_NAME" "$KEY"
@@ -93,11 +103,18 @@ inventory_line() {
 cmd_up() {
 	ensure_tools
 	# Builds the image when missing or stale, otherwise returns at once.
-	"$script_dir/testbed-image.sh" "$PLATFORM"
+	"$script_dir/testbed-image.sh" "$PLATFORM" || die "no image for platform '$PLATFORM'"
 	ensure_key
 	# A running sandbox is kept: `make deploy` again must converge the same host (changed=0).
-	# `down` (make destroy) first for a fresh one.
-	if [[ $(podman inspect --format '{{.State.Running}}' "$NAME" 2>/dev/null) == true ]] &&
+	# `down` (make destroy) first for a fresh one. One of another platform is not what was
+	# asked for: it is replaced below.
+	local running_image=""
+	if [[ $(podman inspect --format '{{.State.Running}}' "$NAME" 2>/dev/null) == true ]]; then
+		running_image=$(podman inspect --format '{{.ImageName}}' "$NAME")
+	fi
+	if [[ -n $running_image && $running_image != "$IMAGE" ]]; then
+		log "$NAME runs $running_image, not $IMAGE (SANDBOX_PLATFORM=$PLATFORM): replacing it"
+	elif [[ -n $running_image ]] &&
 		ssh "${SSH_OPTS[@]}" "$USER_NAME@127.0.0.1" sudo -n true 2>/dev/null; then
 		log "$NAME is running: reused (scripts/sandbox.sh down for a fresh one)"
 		printf '[sandbox]\n%s\n' "$(inventory_line)" >"$INVENTORY"
@@ -106,16 +123,18 @@ cmd_up() {
 	fi
 	# Anything else of that name (stopped, unreachable) is replaced by a fresh host; images are reused.
 	remove_container
-	local nofile
+	local nofile init opts=()
 	nofile=$(nofile_limit)
+	init=$(image_label quote-testbed.init)
+	read -r -a opts <<<"$(image_label quote-testbed.podman-opts)"
 	# A failed start (e.g. a port taken) leaves a "Created" container behind.
 	if ! podman run --detach --name "$NAME" --hostname "$NAME" \
 		--systemd=always \
-		--cap-add NET_ADMIN --cap-add NET_RAW \
+		--cap-add NET_ADMIN --cap-add NET_RAW "${opts[@]}" \
 		--ulimit "nofile=$nofile:$nofile" --ulimit nproc=4096:4096 \
 		--publish "127.0.0.1:$SSH_PORT:22" --publish "127.0.0.1:$HTTP_PORT:80" \
 		--volume "$KEY.pub:/etc/ssh/authorized_keys.d/$USER_NAME:ro" \
-		"$IMAGE" /sbin/init >/dev/null; then
+		"$IMAGE" "${init:-/sbin/init}" >/dev/null; then
 		remove_container
 		die "cannot start $NAME (ports 127.0.0.1:$SSH_PORT and :$HTTP_PORT free?)"
 	fi
@@ -136,7 +155,7 @@ cmd_up() {
 		fi
 		sleep 1
 	done
-	log "$NAME up: ssh deploy@127.0.0.1 -p $SSH_PORT, http://127.0.0.1:$HTTP_PORT/ (ready in $((SECONDS - start)) s)"
+	log "$NAME up ($PLATFORM): ssh deploy@127.0.0.1 -p $SSH_PORT, http://127.0.0.1:$HTTP_PORT/ (ready in $((SECONDS - start)) s)"
 	printf '[sandbox]\n%s\n' "$(inventory_line)" >"$INVENTORY"
 	inventory_line
 }

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Smoke-test the test bed images: each boots systemd to "running" under podman
-# with the flags the tests use, ufw is installed, inactive and usable, sshd has
-# host keys. With --pip, also check that pip in a venv reaches PyPI over HTTPS
-# (i.e. the image trusts the proxy CA of the machine that built it).
+# Smoke-test the test bed images: each boots systemd to "running" (no failed unit)
+# under podman with the flags the tests use plus what the image's labels ask for
+# (init command, podman options: see testbed-image.sh), ufw is installed, inactive
+# and usable, sshd has host keys, `deploy` has passwordless sudo, and `sudo` is the
+# one the platform's cloud image has (sudo-rs on ubuntu2604). With --pip, also
+# check that pip in a venv reaches PyPI over HTTPS (i.e. the image trusts the
+# proxy CA of the machine that built it).
 #
-# Usage: scripts/testbed-check.sh [--pip] PLATFORM...   (ubuntu2404 ubuntu2204 debian12 debian13 | all)
+# Usage: scripts/testbed-check.sh [--pip] PLATFORM...   (scripts/testbed-image.sh --list | all)
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export CONTAINERS_CONF="$script_dir/containers.conf"
 
 readonly IMAGE_REPO=${TESTBED_REPO:-localhost/quote-testbed}
-readonly ALL_PLATFORMS=(ubuntu2404 ubuntu2204 debian12 debian13)
+mapfile -t ALL_PLATFORMS < <("$script_dir/testbed-image.sh" --list)
+readonly ALL_PLATFORMS
 created=()
 
 # The comment block at the top of this file is the help text.
@@ -32,15 +36,31 @@ nofile_limit() {
 	echo "$hard"
 }
 
+# An image's label (empty when it has none).
+image_label() {
+	podman image inspect --format "{{index .Labels \"$2\"}}" "$1"
+}
+
+# The `sudo --version` a platform's cloud image answers with.
+expected_sudo() {
+	case $1 in
+	ubuntu2604) echo sudo-rs ;; # Ubuntu >= 25.10: sudo-rs is the `sudo` alternative
+	*) echo "Sudo version" ;;
+	esac
+}
+
 # Boot one image and report; returns non-zero when it is not healthy.
 check_boot() {
-	local platform=$1 name="quote-testbed-check-$1-$$" nofile state rc=0
+	local platform=$1 name="quote-testbed-check-$1-$$" image="$IMAGE_REPO:$1" nofile state rc=0
+	local init opts=()
 	nofile=$(nofile_limit)
+	init=$(image_label "$image" quote-testbed.init)
+	read -r -a opts <<<"$(image_label "$image" quote-testbed.podman-opts)"
 	created+=("$name")
 	podman run --detach --name "$name" --systemd=always \
-		--cap-add NET_ADMIN --cap-add NET_RAW \
+		--cap-add NET_ADMIN --cap-add NET_RAW "${opts[@]}" \
 		--ulimit "nofile=$nofile:$nofile" --ulimit nproc=4096:4096 \
-		"$IMAGE_REPO:$platform" /sbin/init >/dev/null
+		"$image" "${init:-/sbin/init}" >/dev/null
 	local start=$SECONDS
 	# systemctl cannot answer until PID 1 is up; then wait out "starting".
 	while :; do
@@ -52,7 +72,7 @@ check_boot() {
 		sleep 0.5
 	done
 	log "$platform: is-system-running=$state after $((SECONDS - start)) s" \
-		"($(podman exec "$name" systemctl --version | head -n1))"
+		"($(podman exec "$name" systemctl --version | head -n1); init ${init:-/sbin/init}${opts[*]:+, ${opts[*]}})"
 	if [[ $state != running ]]; then
 		rc=1
 		podman exec "$name" systemctl --failed --no-legend --no-pager >&2 || true
@@ -79,6 +99,17 @@ check_boot() {
 	else
 		rc=1
 		log "$platform: sshd did not answer"
+	fi
+	# The cloud image's sudo, and passwordless sudo for deploy through it.
+	local sudo_version expected
+	expected=$(expected_sudo "$platform")
+	sudo_version=$(podman exec "$name" sudo --version 2>&1 | head -n 1) || true
+	if [[ $sudo_version == "$expected"* ]] &&
+		podman exec --user deploy "$name" sudo -n true; then
+		log "$platform: $sudo_version; deploy: sudo -n true OK"
+	else
+		rc=1
+		log "$platform: sudo FAILED: '$sudo_version' (expected $expected...) or deploy's sudo -n true"
 	fi
 	podman rm --force --time 0 "$name" >/dev/null
 	return "$rc"
@@ -124,8 +155,10 @@ main() {
 		case $p in
 		--pip) pip=1 ;;
 		all) platforms+=("${ALL_PLATFORMS[@]}") ;;
-		ubuntu2404 | ubuntu2204 | debian12 | debian13) platforms+=("$p") ;;
-		*) print_header; exit 2 ;;
+		*)
+			[[ " ${ALL_PLATFORMS[*]} " == *" $p "* ]] || { print_header; exit 2; }
+			platforms+=("$p")
+			;;
 		esac
 	done
 	((${#platforms[@]})) || { print_header; exit 2; }

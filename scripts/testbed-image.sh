@@ -2,7 +2,8 @@
 # Build the local podman images that stand in for fresh cloud hosts in tests:
 #   localhost/quote-testbed:PLATFORM   (label quote-testbed.version=<hash>)
 #
-# Usage: scripts/testbed-image.sh PLATFORM...   (ubuntu2404 ubuntu2204 debian12 debian13 | all)
+# Usage: scripts/testbed-image.sh PLATFORM...   (ubuntu2604 ubuntu2404 ubuntu2204 debian12 debian13 | all)
+#        scripts/testbed-image.sh --list        # print the known platforms, one a line
 #        TESTBED_FORCE=1 scripts/testbed-image.sh all    # rebuild even if up to date
 #        TESTBED_UBUNTU_MIRROR=... / TESTBED_DEBIAN_MIRROR=...  # optional, else debootstrap's default
 #        TESTBED_CACHE_DIR=DIR   # .deb cache kept between builds (/var/cache/quote-testbed; empty: none)
@@ -10,6 +11,17 @@
 # No container registry is reachable from the build machines, so the images are
 # made with debootstrap and `podman import`. An image is reused while its label
 # matches a hash of this script and of the host's CA bundle (both shape its contents).
+#
+# How to start a container of an image is recorded in the image itself, for every
+# caller to read (sandbox.sh, testbed-check.sh; molecule.yml repeats it):
+#   label quote-testbed.init         the command to run as PID 1 (also the image's CMD)
+#   label quote-testbed.podman-opts  podman run options it needs beyond the usual ones
+#                                    (--systemd=always, NET_ADMIN/NET_RAW, ulimits)
+# Images with systemd >= 258 (ubuntu2604) get an init wrapper: such a systemd refuses to
+# boot on the cgroup v1/hybrid layout podman hands a container on these machines, so
+# /usr/local/sbin/testbed-init first mounts cgroup2 over /sys/fs/cgroup. That needs
+# `--cgroupns=private --cap-add=SYS_ADMIN` (the latter also makes systemd enforce
+# service sandboxing for real). On a cgroup v2 host the wrapper just execs /sbin/init.
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -18,7 +30,7 @@ export CONTAINERS_CONF="$script_dir/containers.conf"
 
 # (TESTBED_REPO: build elsewhere, e.g. to time builds without touching the images in use)
 readonly IMAGE_REPO=${TESTBED_REPO:-localhost/quote-testbed}
-readonly ALL_PLATFORMS=(ubuntu2404 ubuntu2204 debian12 debian13)
+readonly ALL_PLATFORMS=(ubuntu2604 ubuntu2404 ubuntu2204 debian12 debian13)
 # The machine's trust store; it includes the CA of the TLS-intercepting proxy that
 # HTTPS (pip, curl) passes through here, so the images must trust it too.
 readonly HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
@@ -28,8 +40,12 @@ readonly HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 readonly PACKAGES=systemd,systemd-sysv,dbus,python3,python3-apt,openssh-server,sudo,ufw,procps,iproute2,ca-certificates,curl
 # Downloaded packages are kept here between builds (debootstrap --cache-dir).
 readonly CACHE_DIR=${TESTBED_CACHE_DIR-/var/cache/quote-testbed}
-# No unit needs masking: all four platforms boot to "running" with no failed
-# unit under podman --systemd=always + runc (checked by testbed-check.sh).
+# No unit needs masking: all platforms boot to "running" with no failed unit
+# under podman --systemd=always + runc (checked by testbed-check.sh).
+# From this systemd version on, the image needs the cgroup2 init wrapper.
+readonly CGROUP2_ONLY_SYSTEMD=258
+readonly INIT_WRAPPER=/usr/local/sbin/testbed-init
+readonly INIT_WRAPPER_PODMAN_OPTS="--cgroupns=private --cap-add=SYS_ADMIN"
 
 # The comment block at the top of this file is the help text.
 print_header() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; }
@@ -71,11 +87,14 @@ cert_bodies() {
 }
 
 # Per-platform settings, set as globals: suite, dbs_script, family, components,
-# gpg_opts, mirror.
+# gpg_opts, mirror, extra_packages.
 platform_params() {
 	dbs_script=""
 	gpg_opts=()
+	extra_packages=""
 	case $1 in
+	# Ubuntu's images use sudo-rs as `sudo` since 25.10 (configure_sudo).
+	ubuntu2604) suite=resolute family=ubuntu extra_packages=,sudo-rs ;;
 	ubuntu2404) suite=noble family=ubuntu ;;
 	ubuntu2204) suite=jammy family=ubuntu ;;
 	debian12) suite=bookworm family=debian ;;
@@ -85,8 +104,8 @@ platform_params() {
 	if [[ $family == ubuntu ]]; then
 		components=main,universe # a cloud image has universe enabled
 		mirror=${TESTBED_UBUNTU_MIRROR:-}
-		# Older debootstrap (Debian 12) has no script for noble; newer ones link
-		# it to gutsy, so use gutsy directly when it is missing.
+		# Older debootstrap (Debian 12) has no script for noble or resolute;
+		# newer ones link them to gutsy, so use gutsy directly when it is missing.
 		[[ -e /usr/share/debootstrap/scripts/$suite ]] || dbs_script=gutsy
 		if [[ -e /usr/share/keyrings/ubuntu-archive-keyring.gpg ]]; then
 			gpg_opts=(--keyring=/usr/share/keyrings/ubuntu-archive-keyring.gpg)
@@ -180,7 +199,72 @@ install_host_cas() {
 	rm -rf "$tmp"
 }
 
+# The systemd major version in the root file system (0 if unknown).
+systemd_major() {
+	local v
+	# shellcheck disable=SC2016 # a dpkg-query format, not a shell expansion
+	v=$(in_root dpkg-query -W -f '${Version}' systemd 2>/dev/null) || v=""
+	v=${v#*:}
+	v=${v%%[!0-9]*}
+	echo "${v:-0}"
+}
+
+# Sets the globals init_cmd and podman_opts (recorded as labels). systemd >= 258 will
+# not boot on cgroup v1 ("Detected unsupported legacy cgroup hierarchy, refusing
+# execution", exit 255); these machines give containers a v1/hybrid layout.
+configure_init() {
+	local major
+	major=$(systemd_major)
+	init_cmd=/sbin/init
+	podman_opts=""
+	((major >= CGROUP2_ONLY_SYSTEMD)) || return 0
+	log "systemd $major: installing $INIT_WRAPPER (needs podman $INIT_WRAPPER_PODMAN_OPTS)"
+	install -d -m 0755 "$rootfs$(dirname "$INIT_WRAPPER")"
+	cat >"$rootfs$INIT_WRAPPER" <<-'EOF'
+		#!/bin/sh
+		# quote-testbed: boot systemd >= 258, which refuses a cgroup v1 or hybrid layout,
+		# in a container of a host that hands it one. Unless /sys/fs/cgroup already is a
+		# cgroup2 mount (a cgroup v2 host), mount the container's own cgroup2 hierarchy
+		# there, then hand over to systemd as PID 1. Needs a private cgroup namespace and
+		# CAP_SYS_ADMIN: podman run --cgroupns=private --cap-add=SYS_ADMIN.
+		fstype=
+		while read -r _ mnt type _; do
+			[ "$mnt" = /sys/fs/cgroup ] && fstype=$type
+		done </proc/self/mounts
+		if [ "$fstype" != cgroup2 ]; then
+			mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup 2>/dev/null ||
+				mount -t cgroup2 cgroup2 /sys/fs/cgroup ||
+				echo "testbed-init: cannot mount cgroup2 on /sys/fs/cgroup;" \
+					"start the container with --cgroupns=private --cap-add=SYS_ADMIN" >&2
+		fi
+		exec /sbin/init "$@"
+	EOF
+	chmod 0755 "$rootfs$INIT_WRAPPER"
+	init_cmd=$INIT_WRAPPER
+	podman_opts=$INIT_WRAPPER_PODMAN_OPTS
+}
+
+# Where sudo-rs is installed (ubuntu2604), it must be `sudo`, as on the distribution's
+# cloud images. The packages' postinst scripts do it on resolute: both register the
+# `sudo` alternative (with its visudo/sudoedit slaves), sudo-rs with priority 50
+# (/usr/lib/cargo/bin/sudo), classic sudo with 40 (/usr/bin/sudo.ws); auto mode
+# picks sudo-rs. Check it rather than trust it; /etc/sudoers (from `sudo`) includes
+# /etc/sudoers.d for both.
+configure_sudo() {
+	# shellcheck disable=SC2016 # a dpkg-query format, not a shell expansion
+	in_root dpkg-query -W -f '${Status}' sudo-rs 2>/dev/null | grep -q 'ok installed' || return 0
+	local version
+	version=$(in_root sudo --version 2>&1 | head -n 1)
+	if [[ $version != sudo-rs* ]]; then
+		in_root update-alternatives --display sudo >&2 || true
+		die "sudo-rs is installed but \`sudo --version\` says: $version"
+	fi
+	log "sudo is $version ($(in_root readlink -f /usr/bin/sudo))"
+}
+
 configure_rootfs() {
+	configure_init
+	configure_sudo
 	# deploy: the unprivileged sudo user a cloud image's default user would be.
 	in_root useradd --create-home --uid 1000 --user-group --shell /bin/bash deploy
 	# No password at all ('*', not locked '!'): sshd then never refuses the
@@ -251,7 +335,7 @@ prune_stale_images() {
 
 build_platform() {
 	local platform=$1 version=$2 tag="$IMAGE_REPO:$1" old_id="" start=$SECONDS
-	local suite dbs_script family components mirror gpg_opts
+	local suite dbs_script family components mirror gpg_opts extra_packages init_cmd podman_opts
 
 	# Two callers (e.g. sandbox.sh and a test) must not build the same image at once.
 	local lockfd
@@ -271,7 +355,7 @@ build_platform() {
 	platform_params "$platform"
 	rootfs=$(mktemp -d "${TMPDIR:-/var/tmp}/quote-testbed-$platform.XXXXXX")
 	log "$platform: debootstrap $suite ($components) into $rootfs"
-	local args=(--variant=minbase --components="$components" --include="$PACKAGES" "${gpg_opts[@]}")
+	local args=(--variant=minbase --components="$components" --include="$PACKAGES$extra_packages" "${gpg_opts[@]}")
 	# Reusing the .debs makes a rebuild (new script or CA bundle) much faster.
 	if [[ -n $CACHE_DIR ]]; then
 		install -d -m 0755 "$CACHE_DIR/$platform"
@@ -292,10 +376,12 @@ build_platform() {
 	log "$platform: importing as $tag"
 	tar --numeric-owner --xattrs --xattrs-include='*' -C "$rootfs" -cf - . |
 		podman import \
-			--change 'CMD ["/sbin/init"]' \
+			--change "CMD [\"$init_cmd\"]" \
 			--change 'STOPSIGNAL SIGRTMIN+3' \
 			--change "LABEL quote-testbed.version=$version" \
 			--change "LABEL quote-testbed.platform=$platform" \
+			--change "LABEL quote-testbed.init=$init_cmd" \
+			--change "LABEL quote-testbed.podman-opts=\"$podman_opts\"" \
 			--quiet - "$tag" >/dev/null
 	cleanup_rootfs
 
@@ -314,6 +400,10 @@ main() {
 	for p in "$@"; do
 		case $p in
 		all) platforms+=("${ALL_PLATFORMS[@]}") ;;
+		--list)
+			printf '%s\n' "${ALL_PLATFORMS[@]}"
+			return 0
+			;;
 		-h | --help) usage ;;
 		*) platforms+=("$p") ;;
 		esac

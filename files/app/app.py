@@ -17,8 +17,11 @@ Routes:
     GET /api/quote  a random quote as JSON:
                     {"film": ..., "quote": ..., "source": "upstream"|"bundled"}
     GET /healthz    {"status": "ok", "quotes": <bundled count>, "version": <str>,
-                     "upstream": "off"|"fresh"|"stale"}; always 200, the app
-                    is healthy without its upstream.
+                     "release": <str>, "upstream": "off"|"fresh"|"stale"};
+                    always 200, the app is healthy without its upstream.
+                    "version" is the label the operator gave the release,
+                    "release" the id of the code that answers (the RELEASE
+                    file the deploy writes next to it).
 """
 
 from __future__ import annotations
@@ -51,14 +54,19 @@ DEFAULT_QUOTES_FILE = Path(__file__).resolve().parent / "quotes.json"
 RELEASE_FILE = Path(__file__).resolve().parent / "RELEASE"
 
 
+def release_id(release_file: Path = RELEASE_FILE) -> str | None:
+    """The id in the RELEASE file beside the code, or None without one."""
+    try:
+        return release_file.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
 def release_version(release_file: Path = RELEASE_FILE) -> str:
-    """The release id: ``$QUOTE_APP_VERSION``, else the RELEASE file beside the code, else "dev"."""
+    """The release's label: ``$QUOTE_APP_VERSION``, else the RELEASE file's id, else "dev"."""
     if os.environ.get(VERSION_ENV):
         return os.environ[VERSION_ENV]
-    try:
-        return release_file.read_text(encoding="utf-8").strip() or DEFAULT_VERSION
-    except FileNotFoundError:
-        return DEFAULT_VERSION
+    return release_id(release_file) or DEFAULT_VERSION
 
 SOURCE_UPSTREAM = "upstream"
 SOURCE_BUNDLED = "bundled"
@@ -87,6 +95,7 @@ def create_app(
     path = quotes_path or os.environ.get(QUOTES_FILE_ENV) or DEFAULT_QUOTES_FILE
     store = QuoteStore.from_file(path)
     version = release_version()
+    release = release_id() or version
     config = upstream if upstream is not None else UpstreamConfig.from_env()
     refresher: UpstreamRefresher | None = None
     if config is not None:
@@ -130,6 +139,7 @@ def create_app(
             status="ok",
             quotes=len(store),
             version=version,
+            release=release,
             upstream="off" if refresher is None else refresher.status(),
         )
         response.headers["Cache-Control"] = "no-store"

@@ -97,26 +97,39 @@ class UpstreamError(Exception):
     """One fetch failed: network error, timeout, bad status, body or payload."""
 
 
+def redact_url(url: object) -> str:
+    """*url* for messages, with any user name and password replaced by "***"."""
+    if not isinstance(url, str):
+        return repr(url)
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if sep and "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return repr(f"{scheme}{sep}{authority}{slash}{path}")
+
+
 def _check_url(url: str) -> None:
+    # Messages show the URL without its credentials: they end up in logs and deploy output.
+    shown = redact_url(url)
     if not isinstance(url, str) or not url:
-        raise UpstreamConfigError(f"{URL_ENV} must be an http(s) URL, got {url!r}")
+        raise UpstreamConfigError(f"{URL_ENV} must be an http(s) URL, got {shown}")
     if len(url) > MAX_URL_CHARS:
         raise UpstreamConfigError(f"{URL_ENV} is longer than {MAX_URL_CHARS} chars")
     if any(ch.isspace() or not ch.isprintable() for ch in url):
         raise UpstreamConfigError(
-            f"{URL_ENV} must not contain spaces or control characters, got {url!r}"
+            f"{URL_ENV} must not contain spaces or control characters, got {shown}"
         )
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
         raise UpstreamConfigError(
-            f"{URL_ENV} must be an http:// or https:// URL, got {url!r}"
+            f"{URL_ENV} must be an http:// or https:// URL, got {shown}"
         )
     try:
         _ = parts.port  # raises ValueError on a bad port
     except ValueError as exc:
-        raise UpstreamConfigError(f"{URL_ENV} has an invalid port: {url!r}") from exc
+        raise UpstreamConfigError(f"{URL_ENV} has an invalid port: {shown}") from exc
     if not parts.hostname:
-        raise UpstreamConfigError(f"{URL_ENV} has no host name: {url!r}")
+        raise UpstreamConfigError(f"{URL_ENV} has no host name: {shown}")
 
 
 def _check_seconds(name: str, value: float, maximum: float) -> None:

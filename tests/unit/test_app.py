@@ -114,6 +114,7 @@ def test_healthz_shape(write_quotes: QuotesWriter) -> None:
         "status": "ok",
         "quotes": 2,
         "version": "dev",
+        "release": "dev",
         "upstream": "off",
     }
 
@@ -412,3 +413,18 @@ def test_release_version_prefers_env_then_release_file(tmp_path, monkeypatch):
     assert app_module.release_version(release) == "v42"
     monkeypatch.setenv("QUOTE_APP_VERSION", "from-env")
     assert app_module.release_version(release) == "from-env"
+
+
+def test_healthz_reports_the_label_and_the_release_id(tmp_path, monkeypatch, write_quotes):
+    import app as app_module
+
+    release = tmp_path / "RELEASE"
+    release.write_text("2026-12-01-0123456789ab\n", encoding="utf-8")
+    monkeypatch.setattr(app_module, "RELEASE_FILE", release)
+    monkeypatch.setattr(app_module.release_id, "__defaults__", (release,))
+    monkeypatch.setattr(app_module.release_version, "__defaults__", (release,))
+    monkeypatch.setenv("QUOTE_APP_VERSION", "2026-12-01")
+
+    data = client_for(write_quotes(ONE_QUOTE)).get("/healthz").get_json()
+
+    assert (data["version"], data["release"]) == ("2026-12-01", "2026-12-01-0123456789ab")

@@ -25,7 +25,7 @@ def spec_options(role: str, entry: str = "main") -> dict:
 
 
 def test_every_role_has_an_interface():
-    assert ROLES == ["firewall", "gunicorn", "nginx", "quote_app", "quote_release", "tls"]
+    assert ROLES == ["deploy_lock", "firewall", "gunicorn", "nginx", "platform", "quote_app", "quote_release", "tls"]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -84,7 +84,9 @@ def test_playbook_wiring_names_known_variables():
     # A role's outputs: the names in its vars/main.yml without the private "__" prefix.
     outputs = {name for role in ROLES for name in load(ROOT / "roles" / role / "vars" / "main.yml")
                if not name.startswith("__")}
-    assert outputs == {"tls_certificate_file", "tls_certificate_key_file"}
+    assert outputs == {"tls_certificate_file", "tls_certificate_key_file", "gunicorn_release_settings"}
+    # Facts a role sets for the play: the release it builds.
+    known |= {"quote_app_release_id"}
     known |= outputs
     # The host-group wiring also reads the private address the first play notes, and filters.
     known |= {"quote_address", "inventory_hostname", "regex_replace", "dict_kv"}

@@ -677,3 +677,20 @@ def test_refreshers_are_registered_for_fork_handling() -> None:
     refresher = UpstreamRefresher(config_for("http://127.0.0.1:9/"))
 
     assert refresher in upstream_module._REFRESHERS
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://deploy:s3cret@quotes.example/",
+        "http://deploy:s3cret@quotes.example:99999/",
+        "http://deploy:s3cret@quotes.example/a b",
+        "http://deploy:s3cret@/path",
+    ],
+)
+def test_url_errors_never_show_the_credentials(url: str) -> None:
+    with pytest.raises(UpstreamConfigError) as excinfo:
+        UpstreamConfig(url=url)
+
+    assert "s3cret" not in str(excinfo.value) and "deploy" not in str(excinfo.value)
+    assert "***@" in str(excinfo.value)

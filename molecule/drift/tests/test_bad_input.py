@@ -16,7 +16,8 @@ MANAGED_FILES = [
     "/etc/nginx/sites-available/quote-app.conf",
     "/etc/systemd/system/quote-app.service",
     "/etc/systemd/system/quote-app.socket",
-    "/etc/quote-app/env",
+    "/opt/quote-app/current/app.env",
+    "/opt/quote-app/current/gunicorn.env",
     "/opt/quote-app/current/app.py",
     "/etc/default/ufw",
 ]
@@ -47,6 +48,12 @@ CASES = [
     ({"nginx_access_log_buffer": "lots"}, ["nginx_access_log_buffer empty or a size"]),
     ({"firewall_allowed_tcp_from": [{"port": 8000, "source": "anywhere"}]},
      ["firewall_allowed_tcp_from entries of a port and an IP address"]),
+    ({"gunicorn_candidate_probes": [{"path": "healthz", "status": 200}]}, ["gunicorn_candidate_probes", "{path: /"]),
+    ({"gunicorn_candidate_timeout": 0}, ["gunicorn_candidate_timeout 1-600"]),
+    ({"gunicorn_description": "a\nExecStartPre=/bin/false"}, ["gunicorn_description", "one line"]),
+    ({"quote_app_source_dir": "/nonexistent/app"}, ["quote_app_source_dir must be a directory on the controller"]),
+    ({"deploy_lock_wait": -1}, ["deploy_lock_wait", "0-3600"]),
+    ({"quote_release_health_timeout": 0}, ["quote_release_health_timeout 1-600"]),
 ]
 
 # Host groups the play refuses, as inventories added to molecule's (-i twice merges them).

@@ -38,11 +38,12 @@ def inventory_without_app2(tmp_path) -> str:
 
 @pytest.fixture
 def crashing_app(tmp_path) -> Path:
-    """A copy of the app that imports on its own but whose workers crash under gunicorn."""
+    """A copy of the app that passes its candidate check but crashes once it is the live service."""
     copy = shutil.copytree(APP, tmp_path / "app")
     (copy / "wsgi.py").write_text(
         "import sys\n\nfrom app import app\n\n"
-        "if 'gunicorn' in sys.modules:\n    raise RuntimeError('crashes once served')\n",
+        "if 'gunicorn' in sys.modules and 'candidate' not in open('/proc/self/cgroup').read():\n"
+        "    raise RuntimeError('crashes once served')\n",
         encoding="utf-8",
     )
     return copy
@@ -85,12 +86,12 @@ def test_failing_release_stops_the_rollout_at_the_first_app_host(web, apps, site
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert set(seen) == {200}, seen
-    assert "Rolled back to release v2, which serves again" in output
+    assert re.search(r"Rolled back to release v2-[0-9a-f]{12}, which serves again", output), output[-3000:]
     app1, app2 = (apps[name] for name in APPS)
-    assert app1.file("/opt/quote-app/current").linked_to == "/opt/quote-app/releases/v2"
+    assert app1.file("/opt/quote-app/current").linked_to.startswith("/opt/quote-app/releases/v2-")
     # The rollout stopped before app2: it never even received the release.
-    assert not app2.file("/opt/quote-app/releases/v3").exists
-    assert app2.file("/opt/quote-app/current").linked_to == "/opt/quote-app/releases/v2"
+    assert not [name for name in app2.file("/opt/quote-app/releases").listdir() if name.startswith("v3-")]
+    assert app2.file("/opt/quote-app/current").linked_to.startswith("/opt/quote-app/releases/v2-")
     for address in APPS.values():
         assert app_version(web, address) == "v2"
     # app1 serves its previous release again, so it went back into rotation.

@@ -54,7 +54,10 @@ def test_effective_sandbox_settings(host, prop, value):
 
 
 def test_gunicorn_control_socket_is_off(host):
-    assert "--no-control-socket" in host.check_output("systemctl show -P ExecStart quote-app.service")
+    # gunicorn's options travel with the release, in the gunicorn.env its service reads.
+    unit = host.file("/etc/systemd/system/quote-app.service").content_string
+    assert "EnvironmentFile=/opt/quote-app/current/gunicorn.env" in unit
+    assert "--no-control-socket" in host.file("/opt/quote-app/current/gunicorn.env").content_string
     assert host.run("find / -xdev -name 'gunicorn.ctl' -print -quit").stdout == ""
 
 

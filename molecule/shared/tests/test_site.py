@@ -37,7 +37,9 @@ def test_healthz_reports_ok_and_the_current_release(host, site_url):
     assert body["status"] == "ok"
     assert body["quotes"] >= 50
     assert body["upstream"] == "off"
-    assert body["version"] == host.file("/opt/quote-app/current/RELEASE").content_string.strip()
+    # The release id is the operator's label and a digest of the release's content.
+    assert body["release"] == host.file("/opt/quote-app/current/RELEASE").content_string.strip()
+    assert re.fullmatch(re.escape(body["version"]) + "-[0-9a-f]{12}", body["release"]), body
     assert reply.headers.get("cache-control") == "no-store"
 
 
@@ -115,7 +117,7 @@ def test_app_user_cannot_change_its_code_or_venv(host, path):
 
 
 def test_env_file_is_readable_by_the_app_group_only(host):
-    env = host.file("/etc/quote-app/env")
+    env = host.file("/opt/quote-app/current/app.env")
     assert env.user == "root"
     assert env.group == "quote-app"
     assert env.mode == 0o640

@@ -1,0 +1,133 @@
+#!/usr/bin/python
+"""Wait until a URL reports a release, or until its service fails (module ``quote_release_health``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: quote_release_health
+short_description: Wait until a health URL reports the expected release
+description:
+  - Asks C(url) (a JSON document with a C(release) field, such as /healthz) about twice a second
+    until it reports C(release), for at most C(deadline) seconds.
+  - Stops early when C(unit) fails or restarts by itself (a release that crashes once served),
+    so that a rollback starts while requests still wait in the socket's backlog.
+  - Reads only; check mode runs it as usual.
+options:
+  url:
+    description: The health URL.
+    type: str
+    required: true
+  host:
+    description: Host header to send.
+    type: str
+  release:
+    description: The release the answer must name.
+    type: str
+    required: true
+  deadline:
+    description: Seconds to wait in all.
+    type: float
+    default: 20
+  timeout:
+    description: Seconds one request may take.
+    type: float
+    default: 3
+  unit:
+    description: The service behind the URL, watched for failures and restarts.
+    type: str
+"""
+
+RETURN = r"""
+status:
+  description: HTTP status of the last answer, 0 if none came.
+  type: int
+  returned: always
+answered:
+  description: The release the last answer named, or an empty string.
+  type: str
+  returned: always
+seconds:
+  description: Seconds the check took.
+  type: float
+  returned: always
+"""
+
+
+def ask(url: str, host: str | None, timeout: float) -> tuple[int, str, str]:
+    """(status, release named, error) of one GET."""
+    request = urllib.request.Request(url, headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            body = reply.read()
+            status = reply.status
+    except urllib.error.HTTPError as error:
+        return error.code, "", f"HTTP {error.code}"
+    except OSError as error:
+        return 0, "", str(getattr(error, "reason", error))
+    try:
+        return status, str(json.loads(body).get("release", "")), ""
+    except (ValueError, AttributeError):
+        return status, "", "not a JSON object"
+
+
+def unit_trouble(unit: str | None) -> str:
+    """Why the unit is in trouble (failed, or restarted by systemd), or an empty string."""
+    if not unit:
+        return ""
+    out = subprocess.run(["systemctl", "show", unit, "--property=ActiveState", "--property=NRestarts"],
+                         capture_output=True, text=True, check=False).stdout
+    shown = dict(line.partition("=")[::2] for line in out.splitlines())
+    if shown.get("ActiveState") == "failed":
+        return f"{unit} failed"
+    if shown.get("NRestarts", "0").isdigit() and int(shown["NRestarts"]) > 0:
+        return f"{unit} crashed and was restarted by systemd"
+    return ""
+
+
+def wait(params: dict, clock=time.monotonic, sleep=time.sleep, trouble=unit_trouble) -> tuple[dict, str]:
+    """Ask until the answer names the release; return the last result and "" or why it failed."""
+    start = clock()
+    while True:
+        remaining = params["deadline"] - (clock() - start)
+        status, answered, error = ask(params["url"], params.get("host"), max(0.1, min(params["timeout"], remaining)))
+        result = {"status": status, "answered": answered, "seconds": round(clock() - start, 2)}
+        if status == 200 and answered == params["release"]:
+            return result, ""
+        seen = f"HTTP {status}, release {answered or 'none'}" if status else f"no answer ({error})"
+        problem = trouble(params.get("unit"))
+        if problem:
+            return result, f"{problem}; {params['url']} last gave {seen}"
+        if result["seconds"] >= params["deadline"]:
+            return result, (f"{params['url']} did not report release {params['release']} "
+                            f"within {params['deadline']:g} s (last: {seen})")
+        sleep(0.5)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "url": {"type": "str", "required": True},
+            "host": {"type": "str"},
+            "release": {"type": "str", "required": True},
+            "deadline": {"type": "float", "default": 20},
+            "timeout": {"type": "float", "default": 3},
+            "unit": {"type": "str"},
+        },
+        supports_check_mode=True,
+    )
+    result, failure = wait(module.params)
+    if failure:
+        module.fail_json(msg=failure, **result)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""The roles' own plugins and modules, run as plain Python: the release digest lookup, the
+candidate probe, the health wait after a switch and the check for files changed since a start."""
+
+from __future__ import annotations
+
+import http.server
+import importlib.util
+import itertools
+import json
+import os
+import socketserver
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from ansible.errors import AnsibleLookupError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(relative: str):
+    spec = importlib.util.spec_from_file_location(Path(relative).stem, ROOT / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+tree = load("roles/quote_app/lookup_plugins/tree_digest.py")
+probe = load("roles/gunicorn/library/gunicorn_probe.py")
+health = load("roles/quote_release/library/quote_release_health.py")
+changed = load("roles/quote_release/library/quote_release_changed_files.py")
+
+
+class FakeClock:
+    """Monotonic time that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+# --- tree_digest --------------------------------------------------------------
+
+
+@pytest.fixture
+def app_tree(tmp_path: Path) -> Path:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "app.py").write_text("print('hi')\n", encoding="utf-8")
+    (tmp_path / "templates" / "index.html").write_text("<p>{{ x }}</p>\n", encoding="utf-8")
+    return tmp_path
+
+
+def test_digest_is_stable_and_ignores_timestamps(app_tree):
+    first = tree.tree_digest(app_tree)
+    os.utime(app_tree / "app.py", (1, 1))
+    assert tree.tree_digest(app_tree) == first
+    assert len(first) == 64
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda t: (t / "app.py").write_text("print('bye')\n", encoding="utf-8"),
+        lambda t: (t / "new.txt").write_text("", encoding="utf-8"),
+        lambda t: (t / "templates" / "index.html").rename(t / "templates" / "main.html"),
+        lambda t: (t / "app.py").chmod(0o755),
+        lambda t: (t / "link").symlink_to("app.py"),
+    ],
+    ids=["content", "new file", "rename", "executable", "link"],
+)
+def test_any_change_a_copy_would_make_changes_the_digest(app_tree, change):
+    before = tree.tree_digest(app_tree)
+    change(app_tree)
+    assert tree.tree_digest(app_tree) != before
+
+
+def test_digest_of_a_missing_directory_is_an_error(tmp_path):
+    with pytest.raises(AnsibleLookupError, match="not a directory"):
+        tree.tree_digest(tmp_path / "missing")
+
+
+# --- an HTTP server for the probes --------------------------------------------
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    routes: dict[str, tuple[int, dict]] = {}
+
+    def do_GET(self) -> None:  # noqa: N802
+        status, body = self.routes.get(self.path, (404, {}))
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args) -> None:  # noqa: ANN002
+        pass
+
+
+class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def get_request(self):  # noqa: ANN201
+        request, _ = super().get_request()
+        return request, ("local", 0)
+
+
+@contextmanager
+def serving(routes: dict[str, tuple[int, dict]], unix: bool) -> Iterator[str]:
+    Handler.routes = routes
+    with tempfile.TemporaryDirectory() as directory:
+        if unix:
+            address = os.path.join(directory, "app.sock")
+            server = UnixServer(address, Handler)
+        else:
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            address = f"http://127.0.0.1:{server.server_address[1]}/healthz"
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield address
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def probe_params(socket_path: str, probes: list[dict], deadline: float = 20) -> dict:
+    return {"unix_socket": socket_path, "probes": probes, "deadline": deadline, "timeout": 1, "unit": None}
+
+
+# --- gunicorn_probe -----------------------------------------------------------
+
+
+def test_probe_passes_when_every_page_answers_as_expected():
+    with serving({"/": (200, {}), "/healthz": (200, {})}, unix=True) as path:
+        results, failure = probe.probe(probe_params(path, [{"path": "/", "status": 200},
+                                                           {"path": "/healthz", "status": 200}]))
+    assert failure == ""
+    assert [(r["path"], r["status"]) for r in results] == [("/", 200), ("/healthz", 200)]
+
+
+def test_probe_fails_at_the_first_wrong_status_without_waiting():
+    clock = FakeClock()
+    with serving({"/": (500, {})}, unix=True) as path:
+        results, failure = probe.probe(probe_params(path, [{"path": "/", "status": 200}]), clock, clock.sleep)
+    assert failure == "GET / answered 500, expected 200"
+    assert clock.now == 0
+
+
+def test_probe_without_an_answer_gives_up_at_the_deadline(tmp_path):
+    clock = FakeClock()
+    results, failure = probe.probe(probe_params(str(tmp_path / "nobody.sock"), [{"path": "/", "status": 200}],
+                                                deadline=5), clock, clock.sleep)
+    assert failure.startswith("GET / got no answer within 5 s")
+    assert 5 <= clock.now <= 5.5
+
+
+def test_probe_stops_early_when_the_unit_failed(tmp_path, monkeypatch):
+    monkeypatch.setattr(probe, "unit_failed", lambda unit: True)
+    clock = FakeClock()
+    params = probe_params(str(tmp_path / "nobody.sock"), [{"path": "/", "status": 200}])
+    params["unit"] = "candidate.service"
+    _, failure = probe.probe(params, clock, clock.sleep)
+    assert "candidate.service failed" in failure
+    assert clock.now == 0
+
+
+# --- quote_release_health -----------------------------------------------------
+
+
+def health_params(url: str, release: str = "2-abc", deadline: float = 20) -> dict:
+    return {"url": url, "host": "localhost", "release": release, "deadline": deadline, "timeout": 1, "unit": None}
+
+
+def test_health_wait_returns_once_the_release_answers():
+    with serving({"/healthz": (200, {"release": "2-abc"})}, unix=False) as url:
+        result, failure = health.wait(health_params(url))
+    assert failure == "" and result["answered"] == "2-abc"
+
+
+def test_health_wait_keeps_asking_until_the_deadline_while_another_release_answers():
+    clock = FakeClock()
+    with serving({"/healthz": (200, {"release": "1-old"})}, unix=False) as url:
+        result, failure = health.wait(health_params(url, deadline=3), clock, clock.sleep, lambda unit: "")
+    assert "did not report release 2-abc within 3 s (last: HTTP 200, release 1-old)" in failure
+    assert 3 <= clock.now <= 3.5
+
+
+def test_health_wait_stops_at_once_when_the_service_crashed():
+    clock = FakeClock()
+    with serving({"/healthz": (502, {})}, unix=False) as url:
+        _, failure = health.wait(health_params(url), clock, clock.sleep, lambda unit: "app.service crashed")
+    assert failure.startswith("app.service crashed; ") and "HTTP 502" in failure
+    assert clock.now == 0
+
+
+# --- quote_release_changed_files ----------------------------------------------
+
+
+def test_files_changed_after_a_start_are_found_through_links(tmp_path):
+    release = tmp_path / "releases" / "1"
+    release.mkdir(parents=True)
+    (release / "old.py").write_text("", encoding="utf-8")
+    (release / "new.py").write_text("", encoding="utf-8")
+    os.utime(release / "old.py", (100, 100))
+    os.utime(release, (100, 100))
+    (tmp_path / "current").symlink_to(release)
+    assert changed.changed_after([str(tmp_path / "current")], since=200) == [str(release / "new.py")]
+    assert changed.changed_after([str(tmp_path / "missing")], since=0) == []
+
+
+def test_a_monotonic_start_time_becomes_wall_clock_time():
+    just_now = int(time.monotonic() * 1_000_000) - 2_000_000
+    assert abs(changed.started_at(just_now) - (time.time() - 2)) < 0.5
+
+
+def test_changed_files_are_capped(tmp_path):
+    for number in itertools.islice(itertools.count(), 15):
+        (tmp_path / f"f{number}").write_text("", encoding="utf-8")
+    assert len(changed.changed_after([str(tmp_path)], since=0)) == 10

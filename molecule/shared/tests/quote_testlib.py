@@ -94,18 +94,29 @@ def bundled_quotes() -> list[dict[str, object]]:
     return json.loads((PROJECT_DIR / "files" / "app" / "quotes.json").read_text(encoding="utf-8"))
 
 
-def run_playbook(*args: str, timeout: int = 900, inventory: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the project's playbook against this scenario's hosts (or *inventory*), as molecule's converge does."""
+def playbook_invocation(*args: str, inventory: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of a run of the project's playbook against this
+    scenario's hosts (or *inventory*), as molecule's converge runs it."""
     env = dict(os.environ)
     ephemeral = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
     env["ANSIBLE_CONFIG"] = str(Path(ephemeral) / "ansible.cfg")
     env["ANSIBLE_ROLES_PATH"] = str(PROJECT_DIR / "roles")
     env["ANSIBLE_NOCOLOR"] = "1"
     env.pop("ANSIBLE_FORCE_COLOR", None)
-    return subprocess.run(
-        ["ansible-playbook", "-i", inventory or os.environ["MOLECULE_INVENTORY_FILE"], str(PROJECT_DIR / "playbook.yml"), *args],
-        capture_output=True, text=True, timeout=timeout, env=env, check=False,
-    )
+    argv = ["ansible-playbook", "-i", inventory or os.environ["MOLECULE_INVENTORY_FILE"],
+            str(PROJECT_DIR / "playbook.yml"), *args]
+    return argv, env
+
+
+def run_playbook(*args: str, timeout: int = 900, inventory: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the project's playbook against this scenario's hosts (or *inventory*) and wait for it."""
+    argv, env = playbook_invocation(*args, inventory=inventory)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+
+
+def deploy(*args: str, inventory: str | None = None, **extra: object) -> subprocess.CompletedProcess[str]:
+    """Run the playbook with *extra* as extra variables (JSON), e.g. deploy(quote_app_version="2")."""
+    return run_playbook(*args, *(["-e", json.dumps(extra)] if extra else []), inventory=inventory)
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
@@ -122,18 +133,19 @@ def flush_access_logs(host) -> None:
 
 
 @contextmanager
-def traffic(url: str) -> Iterator[Counter]:
-    """GET *url* about 20 times a second while the body runs; count statuses (0 = no answer)."""
+def traffic(url: str, interval: float = 0.05, timeout: float = 10) -> Iterator[Counter]:
+    """GET *url* every *interval* seconds (after each answer) while the body runs; count statuses
+    (0 = no answer within *timeout* seconds). The site's rate limit admits 10 requests a second to /."""
     seen: Counter = Counter()
     stop = threading.Event()
 
     def poll() -> None:
         while not stop.is_set():
             try:
-                seen[http_get(url, timeout=10).status] += 1
+                seen[http_get(url, timeout=timeout).status] += 1
             except OSError:
                 seen[0] += 1
-            time.sleep(0.05)
+            time.sleep(interval)
 
     poller = threading.Thread(target=poll)
     poller.start()

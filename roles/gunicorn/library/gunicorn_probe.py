@@ -17,6 +17,8 @@ description:
   - Sends C(GET) requests over a unix socket and checks each answer's status.
   - A request that gets no answer (the server is still starting) is retried until the deadline;
     an answer with another status fails at once, as does a watched systemd unit that failed.
+  - With C(unit), the unit must also be active by the deadline: a server that answers but never
+    tells systemd it is ready (Type=notify) would fail its start as the live service.
   - Reads only; check mode runs it as usual.
 options:
   unix_socket:
@@ -81,13 +83,13 @@ def get(path: str, unix_socket: str, timeout: float) -> tuple[int, str]:
         connection.close()
 
 
-def unit_failed(unit: str | None) -> bool:
+def unit_state(unit: str | None) -> str:
+    """The unit's ActiveState ("active", "activating", "failed", ...), or "" without a unit."""
     if not unit:
-        return False
-    state = subprocess.run(
-        ["systemctl", "is-failed", unit], capture_output=True, text=True, check=False
+        return ""
+    return subprocess.run(
+        ["systemctl", "show", "--property=ActiveState", "--value", unit], capture_output=True, text=True, check=False
     ).stdout.strip()
-    return state == "failed"
 
 
 def probe(params: dict, clock=time.monotonic, sleep=time.sleep) -> tuple[list[dict], str]:
@@ -106,13 +108,18 @@ def probe(params: dict, clock=time.monotonic, sleep=time.sleep) -> tuple[list[di
                 if status != expected:
                     return results, f"GET {path} answered {status}, expected {expected}"
                 break
-            if unit_failed(params.get("unit")):
+            if unit_state(params.get("unit")) == "failed":
                 results.append(entry)
                 return results, f"GET {path} got no answer ({error}) and {params['unit']} failed"
             if clock() - start >= params["deadline"]:
                 results.append(entry)
                 return results, f"GET {path} got no answer within {params['deadline']:g} s ({error})"
             sleep(0.25)
+    while params.get("unit") and (state := unit_state(params["unit"])) != "active":
+        if state == "failed" or clock() - start >= params["deadline"]:
+            return results, (f"every page answered, but {params['unit']} is {state or 'gone'}, not active: "
+                             "it never told systemd it was ready")
+        sleep(0.25)
     return results, ""
 
 

@@ -31,6 +31,10 @@ options:
 """
 
 RETURN = r"""
+loaded:
+  description: Whether systemd knows the unit (its file exists).
+  type: bool
+  returned: always
 active:
   description: Whether the unit is active.
   type: bool
@@ -86,15 +90,18 @@ def main() -> None:
         supports_check_mode=True,
     )
     try:
-        shown = unit_show(module.params["unit"], "ActiveState", "ActiveEnterTimestampMonotonic", "FragmentPath")
+        shown = unit_show(module.params["unit"], "LoadState", "ActiveState", "ActiveEnterTimestampMonotonic",
+                          "FragmentPath")
     except (OSError, subprocess.CalledProcessError) as error:
         module.fail_json(msg=f"cannot read {module.params['unit']} from systemd: {error}")
     state, entered = shown.get("ActiveState", ""), shown.get("ActiveEnterTimestampMonotonic", "")
     fragment = shown.get("FragmentPath", "")
+    loaded = shown.get("LoadState", "") == "loaded"
     if state != "active" or not entered.isdigit() or int(entered) == 0:
-        module.exit_json(changed=False, active=False, changed_files=[])
+        module.exit_json(changed=False, loaded=loaded, active=False, changed_files=[])
     paths = ([fragment] if fragment else []) + module.params["paths"]
-    module.exit_json(changed=False, active=True, changed_files=changed_after(paths, started_at(int(entered))))
+    module.exit_json(changed=False, loaded=loaded, active=True,
+                     changed_files=changed_after(paths, started_at(int(entered))))
 
 
 if __name__ == "__main__":

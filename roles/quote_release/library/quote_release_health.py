@@ -17,8 +17,9 @@ short_description: Wait until a health URL reports the expected release
 description:
   - Asks C(url) (a JSON document with a C(release) field, such as /healthz) about twice a second
     until it reports C(release), for at most C(deadline) seconds.
-  - Stops early when C(unit) fails or restarts by itself (a release that crashes once served),
-    so that a rollback starts while requests still wait in the socket's backlog.
+  - Stops early when C(unit), which must be active when the wait starts (just restarted), stops
+    being active or is restarted by systemd (a release that crashes once served), so that a
+    rollback starts while requests still wait in the socket's backlog.
   - Reads only; check mode runs it as usual.
 options:
   url:
@@ -79,14 +80,14 @@ def ask(url: str, host: str | None, timeout: float) -> tuple[int, str, str]:
 
 
 def unit_trouble(unit: str | None) -> str:
-    """Why the unit is in trouble (failed, or restarted by systemd), or an empty string."""
+    """Why the unit is in trouble (no longer active, or restarted by systemd), or an empty string."""
     if not unit:
         return ""
     out = subprocess.run(["systemctl", "show", unit, "--property=ActiveState", "--property=NRestarts"],
                          capture_output=True, text=True, check=False).stdout
     shown = dict(line.partition("=")[::2] for line in out.splitlines())
-    if shown.get("ActiveState") == "failed":
-        return f"{unit} failed"
+    if shown.get("ActiveState", "active") != "active":
+        return f"{unit} stopped running ({shown['ActiveState']})"
     if shown.get("NRestarts", "0").isdigit() and int(shown["NRestarts"]) > 0:
         return f"{unit} crashed and was restarted by systemd"
     return ""
@@ -96,15 +97,17 @@ def wait(params: dict, clock=time.monotonic, sleep=time.sleep, trouble=unit_trou
     """Ask until the answer names the release; return the last result and "" or why it failed."""
     start = clock()
     while True:
+        # The service is asked first: a request to a crashed one would only wait in its backlog.
+        problem = trouble(params.get("unit"))
         remaining = params["deadline"] - (clock() - start)
-        status, answered, error = ask(params["url"], params.get("host"), max(0.1, min(params["timeout"], remaining)))
+        status, answered, error = (0, "", "not asked") if problem else ask(
+            params["url"], params.get("host"), max(0.1, min(params["timeout"], remaining)))
         result = {"status": status, "answered": answered, "seconds": round(clock() - start, 2)}
         if status == 200 and answered == params["release"]:
             return result, ""
         seen = f"HTTP {status}, release {answered or 'none'}" if status else f"no answer ({error})"
-        problem = trouble(params.get("unit"))
         if problem:
-            return result, f"{problem}; {params['url']} last gave {seen}"
+            return result, problem
         if result["seconds"] >= params["deadline"]:
             return result, (f"{params['url']} did not report release {params['release']} "
                             f"within {params['deadline']:g} s (last: {seen})")

@@ -1,4 +1,5 @@
-"""Each role's interface: argument_specs, defaults and the README table say the same thing."""
+"""Each role's interface: argument_specs, defaults, the role's README and the example inventory say the
+same thing."""
 
 from __future__ import annotations
 
@@ -66,9 +67,41 @@ def test_validate_entry_point_checks_the_same_options(role):
     assert spec_options(role, "validate") == spec_options(role, "main")
 
 
-def test_readme_variable_tables_match_the_specs():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert role_vars_table.render() in readme, "run scripts/role_vars_table.py --write"
+@pytest.mark.parametrize("role", ROLES)
+def test_role_readme_is_generated_from_the_specs(role):
+    readme = role_vars_table.readme_path(role).read_text(encoding="utf-8")
+    assert readme == role_vars_table.render_readme(role), "run scripts/role_vars_table.py --write"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_readme_lists_every_variable_and_entry_point(role):
+    readme = role_vars_table.readme_path(role).read_text(encoding="utf-8")
+    entries = load(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
+    rows = set(re.findall(rf"^\| `({role}_[a-z0-9_]+)` \| `.*` \| .* \| (.*) \|$", readme, re.M))
+    described = {(name, option["description"].replace("|", "\\|")) for entry in entries
+                 for name, option in spec_options(role, entry).items()}
+    assert rows == described
+    assert set(re.findall(r"^\| `([a-z_]+)` \| `tasks/", readme, re.M)) == set(entries)
+    # Every entry point has its tasks file.
+    assert all((ROOT / "roles" / role / "tasks" / f"{entry}.yml").exists() for entry in entries)
+
+
+def test_role_readmes_name_the_outputs_the_playbook_reads():
+    outputs = {role: {name for name, _ in role_vars_table.outputs(role)}
+               | {name for name, _, _ in role_vars_table.facts(role)} for role in ROLES}
+    assert outputs["gunicorn"] == {"gunicorn_release_settings"}
+    assert outputs["quote_app"] == {"quote_app_release_id"}
+    assert outputs["tls"] == {"tls_certificate_file", "tls_certificate_key_file"}
+    for role, names in outputs.items():
+        readme = role_vars_table.readme_path(role).read_text(encoding="utf-8")
+        assert ("## Outputs" in readme) == bool(names), role
+        assert all(f"| `{name}` |" in readme for name in names), role
+
+
+def test_docs_link_every_role_readme():
+    docs = (ROOT / "docs" / "roles.md").read_text(encoding="utf-8")
+    for role in ROLES:
+        assert f"(../roles/{role}/README.md)" in docs, role
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -202,16 +202,25 @@ def test_health_wait_returns_once_the_release_answers():
 def test_health_wait_keeps_asking_until_the_deadline_while_another_release_answers():
     clock = FakeClock()
     with serving({"/healthz": (200, {"release": "1-old"})}, unix=False) as url:
-        result, failure = health.wait(health_params(url, deadline=3), clock, clock.sleep, lambda unit: "")
+        result, failure = health.wait(health_params(url, deadline=3), clock, clock.sleep, lambda unit: ("active", 2))
     assert "did not report release 2-abc within 3 s (last: HTTP 200, release 1-old)" in failure
     assert 3 <= clock.now <= 3.5
 
 
-def test_health_wait_stops_at_once_when_the_service_crashed():
+@pytest.mark.parametrize(
+    ("states", "expected"),
+    [
+        ([("active", 3), ("activating", 3)], "app.service stopped running (activating)"),
+        ([("active", 3), ("active", 4)], "app.service crashed and was restarted by systemd"),
+    ],
+    ids=["no longer active", "restarted since the wait began"],
+)
+def test_health_wait_stops_at_once_when_the_service_crashed(states, expected):
     clock = FakeClock()
-    with serving({"/healthz": (502, {})}, unix=False) as url:
-        _, failure = health.wait(health_params(url), clock, clock.sleep, lambda unit: "app.service crashed")
-    assert failure == "app.service crashed"
+    readings = iter(states)
+    params = {**health_params("http://127.0.0.1:9/healthz"), "unit": "app.service"}
+    _, failure = health.wait(params, clock, clock.sleep, lambda unit: next(readings))
+    assert failure == expected
     assert clock.now == 0
 
 

@@ -79,35 +79,37 @@ def ask(url: str, host: str | None, timeout: float) -> tuple[int, str, str]:
         return status, "", "not a JSON object"
 
 
-def unit_trouble(unit: str | None) -> str:
-    """Why the unit is in trouble (no longer active, or restarted by systemd), or an empty string."""
+def unit_status(unit: str | None) -> tuple[str, int]:
+    """The unit's ActiveState and how often systemd restarted it by itself (NRestarts)."""
     if not unit:
-        return ""
+        return "active", 0
     out = subprocess.run(["systemctl", "show", unit, "--property=ActiveState", "--property=NRestarts"],
                          capture_output=True, text=True, check=False).stdout
     shown = dict(line.partition("=")[::2] for line in out.splitlines())
-    if shown.get("ActiveState", "active") != "active":
-        return f"{unit} stopped running ({shown['ActiveState']})"
-    if shown.get("NRestarts", "0").isdigit() and int(shown["NRestarts"]) > 0:
-        return f"{unit} crashed and was restarted by systemd"
-    return ""
+    restarts = shown.get("NRestarts", "0")
+    return shown.get("ActiveState", "active"), int(restarts) if restarts.isdigit() else 0
 
 
-def wait(params: dict, clock=time.monotonic, sleep=time.sleep, trouble=unit_trouble) -> tuple[dict, str]:
+def wait(params: dict, clock=time.monotonic, sleep=time.sleep, status_of=unit_status) -> tuple[dict, str]:
     """Ask until the answer names the release; return the last result and "" or why it failed."""
     start = clock()
+    # Older systemd versions keep counting restarts across a manual restart: only new ones count.
+    _, restarts_before = status_of(params.get("unit"))
     while True:
         # The service is asked first: a request to a crashed one would only wait in its backlog.
-        problem = trouble(params.get("unit"))
+        state, restarts = status_of(params.get("unit"))
+        problem = (f"{params.get('unit')} stopped running ({state})" if state != "active"
+                   else f"{params.get('unit')} crashed and was restarted by systemd" if restarts > restarts_before
+                   else "")
         remaining = params["deadline"] - (clock() - start)
         status, answered, error = (0, "", "not asked") if problem else ask(
             params["url"], params.get("host"), max(0.1, min(params["timeout"], remaining)))
         result = {"status": status, "answered": answered, "seconds": round(clock() - start, 2)}
         if status == 200 and answered == params["release"]:
             return result, ""
-        seen = f"HTTP {status}, release {answered or 'none'}" if status else f"no answer ({error})"
         if problem:
             return result, problem
+        seen = f"HTTP {status}, release {answered or 'none'}" if status else f"no answer ({error})"
         if result["seconds"] >= params["deadline"]:
             return result, (f"{params['url']} did not report release {params['release']} "
                             f"within {params['deadline']:g} s (last: {seen})")

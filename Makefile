@@ -25,10 +25,10 @@ export PATH := $(BIN):$(PATH)
 # Every directory under molecule/ with a molecule.yml is a scenario.
 SCENARIOS ?= $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: help python setup deploy bench audit destroy lint unit molecule sandbox-test test clean
+.PHONY: help python setup deploy bench bench-report audit destroy lint unit molecule sandbox-test test clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 # What each candidate runs: a line "VERSION RELEASELEVEL OK EXECUTABLE" (OK is 1 for >= PYTHON_MIN,
 # EXECUTABLE the real one: a shim, a venv or a python3 link all name it), then "venv" when venv
@@ -116,8 +116,12 @@ $(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	touch $@
 
-bench: setup $(VENV)/.bench-installed ## Benchmark converge and serving against the seed tutorial (table, .bench/results.json, charts)
+bench: setup $(VENV)/.bench-installed ## Benchmark converge and serving against the seed tutorial (.bench/results.json, docs/benchmark.md)
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/report.py
+
+bench-report: setup $(VENV)/.bench-installed ## Rewrite docs/benchmark.md and its charts from .bench/results.json, measuring nothing
+	$(BIN)/python bench/report.py
 
 audit: ## Print lynis's hardening index of the sandbox host (after make deploy)
 	scripts/lynis-audit.sh quote-sandbox

@@ -115,19 +115,6 @@ def facts(role: str) -> list[tuple[str, str, str]]:
     return found
 
 
-def wired_variables() -> dict[str, str]:
-    """Variables that playbook.yml sets from another role's variable: target -> source."""
-    play = next(play for play in yaml.safe_load((ROOT / "playbook.yml").read_text(encoding="utf-8")) if "vars" in play)
-    wired = {}
-    for name, value in play["vars"].items():
-        if name.startswith("__"):
-            continue
-        names = re.findall(r"(?<![A-Za-z0-9_])[a-z][a-z0-9]*_[a-z0-9_]+", str(value))
-        topology = "__quote_" in str(value) or "quote_address" in names
-        wired[name] = "" if topology and name != "nginx_static_dir" else names[0]
-    return wired
-
-
 def platforms(role: str) -> str:
     meta = load(ROOT / "roles" / role / "meta" / "main.yml")["galaxy_info"]
     listed = "; ".join(f"{p['name']} " + ", ".join(map(str, p["versions"])) for p in meta["platforms"])
@@ -144,15 +131,13 @@ def render_readme(role: str) -> str:
     out += [platforms(role), "",
             "Part of the [quote-app project](../../README.md): [what each role owns on the host](../../docs/roles.md).",
             "", "## Variables", "",
-            "Defaults live in `defaults/main.yml`; a value shown as `{{ ... }}` is computed. A wrong type, an unknown "
-            "choice, a value out of range or a path with `..` stops the run before anything changes.", ""]
+            "Defaults live in `defaults/main.yml`; a value shown as `{{ ... }}` is computed. A default that reads another "
+            "role's variable (`quote_app_user | default('quote-app')`) follows it when that role is in the play, and "
+            "`quote_topology` is who runs what, from the host groups "
+            "([several hosts](../../docs/several-hosts.md)); a value set in the inventory wins over any default. "
+            "A wrong type, an unknown choice, a value out of range or a path with `..` stops the run before anything "
+            "changes.", ""]
     out += variable_table(main["options"])
-    wired = {name: source for name, source in wired_variables().items() if name in main["options"]}
-    if wired:
-        out += ["", "In this project, `playbook.yml` sets these from other variables; set the source instead:", ""]
-        out += [f"- `{name}`: " + (f"from `{source}`" if source else "from the host groups "
-                                   "([several hosts](../../docs/several-hosts.md))")
-                for name, source in wired.items()]
     out += ["", "## Entry points", "", "| Entry point | Tasks | What it does | Options |", "| --- | --- | --- | --- |"]
     for entry, spec in entries.items():
         options = ("all of the above" if spec["options"] == main["options"]
@@ -180,15 +165,9 @@ def readme_path(role: str) -> Path:
 def render_sample(role: str) -> str:
     """The example inventory's group_vars file for *role*: its defaults, commented out."""
     spec = specs(role)
-    wired = wired_variables()
     out = ["---", f"# {role}: {spec['main']['short_description']}",
            "# Every option at its default; uncomment and change what you need.", ""]
     for line in (ROOT / "roles" / role / "defaults" / "main.yml").read_text(encoding="utf-8").splitlines()[1:]:
-        name = re.match(r"^([a-z0-9_]+):", line)
-        if name and name.group(1) in wired:
-            source = wired[name.group(1)]
-            out.append(f"# (playbook.yml sets this from {source}: change that one instead)" if source
-                       else "# (playbook.yml sets this from the host groups: see \"Several hosts\" in the README)")
         out.append(line if line.startswith("#") or not line.strip() else "# " + line)
     return "\n".join(out).rstrip() + "\n"
 

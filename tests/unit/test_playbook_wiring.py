@@ -1,25 +1,12 @@
-"""The play's wiring between the roles, evaluated by Ansible for inventories no scenario builds.
-
-playbook.yml's first play (which notes each host's private address) runs as it is; then its
-second play's variables, over every role's defaults, are printed with `debug` for each host.
-Nothing else runs: the hosts use the local connection, and the only task that would read this
-machine (fact gathering for the addresses) is skipped because every host sets
-quote_private_address, which is what this test is about.
-"""
+"""How the roles are wired together, evaluated by Ansible for inventories no scenario builds:
+the topology the first play works out, and the role defaults that follow it (see playbook_probe)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
-
-ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+from playbook_probe import LOCAL, evaluate
 
 # What each host's wiring resolves to, printed by the debug task: name -> expression. The first
 # play notes quote_address only where there are app hosts.
@@ -32,8 +19,6 @@ WIRED = {
     "quote_release_health_url": "quote_release_health_url",
     "nginx_static_dir": "nginx_static_dir",
 }
-# Every host of these inventories: Ansible on this machine, for debug tasks only.
-LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
 
 
 def balanced_inventory(app2_address: str) -> dict:
@@ -57,35 +42,7 @@ def balanced_inventory(app2_address: str) -> dict:
 
 
 def wiring(tmp_path: Path, inventory: dict) -> dict[str, dict]:
-    """Run the address play and print WIRED for every host; return {host: {variable: value}}."""
-    plays = yaml.safe_load((ROOT / "playbook.yml").read_text(encoding="utf-8"))
-    address_play, main_play = plays[0], plays[1]
-    # The roles' defaults go where they rank below the play's variables, as in a real run.
-    defaults: dict = {}
-    for path in sorted((ROOT / "roles").glob("*/defaults/main.yml")):
-        defaults.update(yaml.safe_load(path.read_text(encoding="utf-8")))
-    inventory = {"all": {**inventory["all"], "vars": defaults}}
-    probe = {
-        "name": "Print the wiring",
-        "hosts": "quote_servers",
-        "gather_facts": False,
-        "vars": main_play["vars"],
-        "tasks": [{"name": "Print the wired values", "ansible.builtin.debug": {"msg": {name: f"{{{{ {expr} }}}}" for name, expr in WIRED.items()}}}],
-    }
-    (tmp_path / "play.yml").write_text(yaml.safe_dump([address_play, probe], sort_keys=False), encoding="utf-8")
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
-    # Ansible's own defaults, not the project's ansible.cfg (mitogen, the sandbox inventory).
-    (tmp_path / "ansible.cfg").write_text("[defaults]\nretry_files_enabled = False\n", encoding="utf-8")
-    env = {**os.environ, "ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"), "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"}
-    result = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    output = json.loads(result.stdout)
-    network_task = output["plays"][0]["tasks"][0]
-    assert all(host.get("skipped") for host in network_task["hosts"].values()), "facts were gathered"
-    return {host: outcome["msg"] for host, outcome in output["plays"][1]["tasks"][0]["hosts"].items()}
+    return evaluate(tmp_path, inventory, WIRED)
 
 
 def test_explicit_private_addresses_wire_the_balancer_and_the_firewall(tmp_path):

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared" / "tests"))
-
-import pytest  # noqa: E402
-from quote_testlib import bundled_quotes, published_port  # noqa: E402,F401  (fixtures)
+import pytest
+from quote_testlib import bundled_quotes, published_port  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="module")

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import subprocess
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared" / "tests"))
-
-import pytest  # noqa: E402
-import testinfra  # noqa: E402
-from quote_testlib import published_port  # noqa: E402
-
-import subprocess  # noqa: E402
+import pytest
+import testinfra
+from quote_testlib import published_port
 
 
 def address_of(container: str) -> str:

@@ -5,7 +5,6 @@ a rerun changes nothing. They run in this order, after test_balancer.py."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -14,16 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import APP_PORT, APPS, WEB
-from quote_testlib import PROJECT_DIR, http_get, recap, run_playbook, traffic
+from quote_testlib import PROJECT_DIR, deploy, http_get, recap, traffic
 from rolling import app_version, upstreams_seen
 
 APP = PROJECT_DIR / "files" / "app"
 SITE = "/etc/nginx/sites-available/quote-app.conf"
-
-
-def deploy(version: str, source: Path = APP, *args: str, inventory: str | None = None):
-    extra = {"quote_app_version": version, "quote_app_source_dir": str(source)}
-    return run_playbook("-e", json.dumps(extra), *args, inventory=inventory)
 
 
 @pytest.fixture
@@ -50,7 +44,7 @@ def crashing_app(tmp_path) -> Path:
 
 
 def test_app_host_removed_from_the_inventory_leaves_the_balancer(web, site_url, inventory_without_app2):
-    result = deploy("1", APP, "-e", "quote_rollout_batch=100%", inventory=inventory_without_app2)
+    result = deploy(inventory=inventory_without_app2, quote_app_version="1", quote_rollout_batch="100%")
     assert result.returncode == 0, result.stdout[-3000:]
     site = web.file(SITE).content_string
     assert f"server {APPS['quote-mh-app1']}:{APP_PORT} " in site
@@ -62,7 +56,7 @@ def test_app_host_removed_from_the_inventory_leaves_the_balancer(web, site_url, 
 
 def test_release_rolls_through_the_app_hosts_one_at_a_time(web, site_url):
     with traffic(site_url + "/healthz") as seen:
-        result = deploy("v2")
+        result = deploy(quote_app_version="v2")
     output = result.stdout
     assert result.returncode == 0, output[-3000:]
     assert set(seen) == {200}, seen
@@ -82,7 +76,7 @@ def test_release_rolls_through_the_app_hosts_one_at_a_time(web, site_url):
 
 def test_failing_release_stops_the_rollout_at_the_first_app_host(web, apps, site_url, crashing_app):
     with traffic(site_url + "/healthz") as seen:
-        result = deploy("v3", crashing_app, "-e", "quote_release_health_timeout=10")
+        result = deploy(quote_app_version="v3", quote_app_source_dir=str(crashing_app), quote_release_health_timeout=10)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert set(seen) == {200}, seen
@@ -100,7 +94,7 @@ def test_failing_release_stops_the_rollout_at_the_first_app_host(web, apps, site
 
 def test_rerun_of_the_good_release_changes_nothing(site_url):
     # All at once: with nothing to roll, batches would only make it slower.
-    result = deploy("v2", APP, "-e", "quote_rollout_batch=100%")
+    result = deploy(quote_app_version="v2", quote_rollout_batch="100%")
     assert result.returncode == 0, result.stdout[-3000:]
     counters = recap(result.stdout)
     assert set(counters) == {WEB, *APPS}

@@ -1,4 +1,5 @@
-"""Registers the shared fixtures for the tests in this folder."""
+"""Registers the shared fixtures for the tests in this folder. Every scenario's tests import
+quote_testlib through the verifier's pythonpath option (.config/molecule/config.yml)."""
 
 from __future__ import annotations
 

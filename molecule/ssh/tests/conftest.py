@@ -1,10 +1,6 @@
-"""Makes the shared helpers and fixtures of molecule/shared/tests available here."""
+"""The shared fixtures of molecule/shared/tests for the tests here (quote_testlib is importable
+through the verifier's pythonpath option, .config/molecule/config.yml)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared" / "tests"))
-
-from quote_testlib import bundled_quotes, site_url  # noqa: E402,F401  (fixtures)
+from quote_testlib import bundled_quotes, site_url  # noqa: F401  (fixtures)

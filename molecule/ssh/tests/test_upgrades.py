@@ -5,21 +5,15 @@ the other tests of this folder (file names sort so)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
-from quote_testlib import PROJECT_DIR, http_get, molecule_hosts, recap, run_playbook, traffic
+from quote_testlib import PROJECT_DIR, deploy, http_get, molecule_hosts, recap, traffic
 
 testinfra_hosts = molecule_hosts()
 
 APP = PROJECT_DIR / "files" / "app"
-
-
-def deploy(host, version: str, source: Path = APP):
-    extra = {"quote_app_version": version, "quote_app_source_dir": str(source)}
-    return run_playbook("--limit", host.backend.name, "-e", json.dumps(extra))
 
 
 def served(site_url: str) -> tuple[str, str]:
@@ -40,7 +34,7 @@ def broken_app(tmp_path) -> Path:
 def test_new_release_is_switched_to_without_a_failed_request(host, site_url):
     _, first = served(site_url)
     with traffic(site_url + "/healthz") as seen:
-        result = deploy(host, "v2")
+        result = deploy("--limit", host.backend.name, quote_app_version="v2")
     assert result.returncode == 0, result.stdout[-3000:]
     label, release = served(site_url)
     assert label == "v2" and release.startswith("v2-")
@@ -55,7 +49,7 @@ def test_new_release_is_switched_to_without_a_failed_request(host, site_url):
 def test_release_that_cannot_import_never_replaces_the_working_one(host, site_url, broken_app):
     before = served(site_url)
     with traffic(site_url + "/healthz") as seen:
-        result = deploy(host, "v3", broken_app)
+        result = deploy("--limit", host.backend.name, quote_app_version="v3", quote_app_source_dir=str(broken_app))
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "failed its candidate check" in output and "this release is broken" in output
@@ -65,7 +59,7 @@ def test_release_that_cannot_import_never_replaces_the_working_one(host, site_ur
 
 
 def test_rerun_of_the_good_release_changes_nothing(host, site_url):
-    result = deploy(host, "v2")
+    result = deploy("--limit", host.backend.name, quote_app_version="v2")
     assert result.returncode == 0, result.stdout[-3000:]
     assert recap(result.stdout)[host.backend.name]["changed"] == 0, result.stdout[-3000:]
     label, release = served(site_url)

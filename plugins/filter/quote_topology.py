@@ -1,0 +1,74 @@
+"""Filter ``quote_topology``: who runs what, and how hosts reach each other, for one host.
+
+``inventory_hostname | quote_topology(groups, hostvars, gunicorn_listen_port)`` reads the groups
+quote_servers, quote_web_hosts and quote_app_hosts and each host's ``quote_address`` (its private
+address, noted by the playbook's first play) and returns, for that host::
+
+    web            runs nginx (a web host, or a host of quote_servers in neither child group)
+    app            runs the app
+    balanced_app   an app host behind web hosts (gunicorn on its private address)
+    app_address    that private address ("" elsewhere)
+    app_endpoint   "address:port" of this app host, IPv6 in brackets ("" elsewhere)
+    app_endpoints  every app host's endpoint, in the order of quote_app_hosts
+    upstream_servers  the same list on a web host, which balances over it ([] elsewhere)
+    web_addresses  the web hosts' addresses, which an app host admits on its app port
+    web_hosts, app_hosts  the two child groups
+
+A host of quote_servers in neither child group runs both, behind its own nginx. A broken
+topology raises an error naming the rule it breaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+SERVERS, WEB, APP = "quote_servers", "quote_web_hosts", "quote_app_hosts"
+
+
+def endpoint(address: str, port: int | str) -> str:
+    """address:port, with an IPv6 address in brackets."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def quote_topology(host: str, groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Any],
+                   app_port: int | str = 8000) -> dict[str, Any]:
+    servers = list(groups.get(SERVERS, []))
+    web_hosts, app_hosts = list(groups.get(WEB, [])), list(groups.get(APP, []))
+    if bool(web_hosts) != bool(app_hosts):
+        raise AnsibleFilterError(
+            f"quote_web_hosts and quote_app_hosts go together: web hosts {web_hosts}, app hosts {app_hosts}")
+    strays = sorted(set(web_hosts + app_hosts) - set(servers))
+    if strays:
+        raise AnsibleFilterError(f"quote_web_hosts and quote_app_hosts must be child groups of quote_servers: "
+                                 f"{', '.join(strays)} not in quote_servers")
+    addresses: dict[str, str] = {}
+    if app_hosts:
+        for name in web_hosts + app_hosts:
+            address = str((hostvars.get(name) or {}).get("quote_address", "") or "")
+            if not address:
+                raise AnsibleFilterError(
+                    f"{name} needs an address the other hosts reach: its default IPv4 address, or "
+                    "quote_private_address (run without --limit, so that the play can read every host's)")
+            addresses[name] = address
+    balanced_app = host in app_hosts
+    endpoints = [endpoint(addresses[name], app_port) for name in app_hosts]
+    return {
+        "web": host in web_hosts or host not in app_hosts,
+        "app": host in app_hosts or host not in web_hosts,
+        "balanced_app": balanced_app,
+        "app_address": addresses[host] if balanced_app else "",
+        "app_endpoint": endpoints[app_hosts.index(host)] if balanced_app else "",
+        "app_endpoints": endpoints,
+        "upstream_servers": endpoints if host in web_hosts else [],
+        "web_addresses": [addresses[name] for name in web_hosts],
+        "web_hosts": web_hosts,
+        "app_hosts": app_hosts,
+    }
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"quote_topology": quote_topology}

@@ -1,0 +1,64 @@
+"""The quote_topology filter: who runs what, and how the hosts reach each other."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("quote_topology", ROOT / "plugins" / "filter" / "quote_topology.py")
+topology = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(topology)
+
+BALANCED = {"quote_servers": ["web1", "app1", "app2"], "quote_web_hosts": ["web1"],
+            "quote_app_hosts": ["app1", "app2"]}
+
+
+def hostvars(**addresses: str) -> dict:
+    return {name: {"quote_address": address} for name, address in addresses.items()}
+
+
+def test_a_host_in_neither_child_group_runs_everything():
+    solo = topology.quote_topology("solo", {"quote_servers": ["solo"]}, {})
+    assert solo == {"web": True, "app": True, "balanced_app": False, "app_address": "", "app_endpoint": "",
+                    "app_endpoints": [], "upstream_servers": [], "web_addresses": [], "web_hosts": [],
+                    "app_hosts": []}
+
+
+def test_web_hosts_balance_over_the_app_hosts_which_admit_the_web_hosts():
+    addresses = hostvars(web1="10.0.0.10", app1="10.0.0.11", app2="fd00::12")
+    web = topology.quote_topology("web1", BALANCED, addresses, 8000)
+    app2 = topology.quote_topology("app2", BALANCED, addresses, 8000)
+    assert (web["web"], web["app"], web["balanced_app"]) == (True, False, False)
+    assert web["upstream_servers"] == ["10.0.0.11:8000", "[fd00::12]:8000"]
+    assert (app2["web"], app2["app"], app2["balanced_app"]) == (False, True, True)
+    assert (app2["app_address"], app2["app_endpoint"]) == ("fd00::12", "[fd00::12]:8000")
+    assert app2["upstream_servers"] == [] and app2["web_addresses"] == ["10.0.0.10"]
+    assert app2["app_endpoints"] == web["upstream_servers"]
+
+
+@pytest.mark.parametrize(
+    ("groups", "addresses", "message"),
+    [
+        ({"quote_servers": ["web1"], "quote_web_hosts": ["web1"]}, {}, "go together"),
+        ({**BALANCED, "quote_servers": ["web1", "app1"]}, hostvars(web1="a", app1="b", app2="c"),
+         "app2 not in quote_servers"),
+        (BALANCED, hostvars(web1="10.0.0.10", app1="10.0.0.11"), "app2 needs an address"),
+    ],
+    ids=["web without app hosts", "app host outside quote_servers", "app host without an address"],
+)
+def test_a_broken_topology_names_the_rule(groups, addresses, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        topology.quote_topology("web1", groups, addresses)
+
+
+def test_the_first_plays_fallback_port_is_the_gunicorn_roles_default():
+    """The first play runs before the gunicorn role is loaded, so it names the role's default port."""
+    import yaml
+
+    default = yaml.safe_load((ROOT / "roles" / "gunicorn" / "defaults" / "main.yml").read_text(encoding="utf-8"))
+    playbook = (ROOT / "playbook.yml").read_text(encoding="utf-8")
+    assert f"gunicorn_listen_port | default({default['gunicorn_listen_port']})" in playbook

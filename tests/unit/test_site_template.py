@@ -255,6 +255,12 @@ def test_main_configuration():
                                                                                   nginx_access_log_buffer=""))
 
 
+def test_worker_connections_given_as_a_string_are_a_number():
+    """-e nginx_worker_connections=4096 arrives as a string: twice it is 8192, not "40964096"."""
+    lines = directives(render("nginx.conf.j2", nginx_worker_connections="4096"))
+    assert "worker_rlimit_nofile 8192;" in lines and "worker_connections 4096;" in lines
+
+
 # --- nginx -t, where nginx is installed ------------------------------------------------------
 
 def find_nginx() -> str | None:

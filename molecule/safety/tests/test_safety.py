@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from quote_testlib import (PROJECT_DIR, deploy, http_get, molecule_hosts, playbook_invocation, recap,
-                           run_playbook, traffic)
+from quote_testlib import (PROJECT_DIR, deploy, http_get, molecule_hosts, playbook_invocation, published_port,
+                           recap, run_playbook, traffic)
 
 testinfra_hosts = molecule_hosts()
 
@@ -232,3 +232,25 @@ def test_a_good_release_deploys_and_a_rerun_changes_nothing(host, site_url):
     rerun = deploy(quote_app_version="10")
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     assert recap(rerun.stdout)[host.backend.name]["changed"] == 0, rerun.stdout[-3000:]
+
+
+def test_the_host_serves_the_same_release_again_after_a_reboot(host, site_url):
+    """systemd shuts the host down and boots it again (the container restarts): everything the
+    playbook enabled comes back, the firewall included."""
+    before = served(site_url)
+    subprocess.run(["podman", "restart", "--time", "60", host.backend.name], check=True, capture_output=True)
+    url = f"http://127.0.0.1:{published_port(host.backend.name, 80)}"  # podman may publish it anew
+    waited = time.monotonic()
+    while True:
+        try:
+            if http_get(url + "/healthz", timeout=3).status == 200:
+                break
+        except OSError:
+            pass
+        assert time.monotonic() - waited < 180, "the site did not come back after the reboot"
+        time.sleep(1)
+    assert served(url) == before
+    assert http_get(url + "/").status == 200
+    assert host.check_output("ufw status").startswith("Status: active")
+    for unit in ("nginx.service", "quote-app.socket", "quote-app.service"):
+        assert host.check_output(f"systemctl is-active {unit}") == "active", unit

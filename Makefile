@@ -133,7 +133,8 @@ lint: setup ## Run yamllint and ansible-lint (production profile)
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
 
-unit: setup ## Run the app's unit tests
+unit: setup ## Run the unit tests (nginx -t with the distribution's nginx, unpacked, never installed)
+	scripts/nginx-binary.sh >/dev/null
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit
 
 molecule: setup ## Run every molecule scenario (SCENARIOS="default ..." for some)

@@ -17,7 +17,8 @@ Routes:
     GET /api/quote  a random quote as JSON:
                     {"film": ..., "quote": ..., "source": "upstream"|"bundled"}
     GET /healthz    {"status": "ok", "quotes": <bundled count>, "version": <str>,
-                     "release": <str>, "upstream": "off"|"fresh"|"stale"};
+                     "release": <str>, "upstream": "off"|"fresh"|"stale",
+                     "commit": <str>, for a release made from git};
                     always 200, the app is healthy without its upstream.
                     "version" is the label the operator gave the release,
                     "release" the id of the code that answers (the RELEASE
@@ -52,12 +53,21 @@ DEFAULT_VERSION = "dev"
 DEFAULT_QUOTES_FILE = Path(__file__).resolve().parent / "quotes.json"
 # Written by the deploy next to the code, so the id always names the code that answers.
 RELEASE_FILE = Path(__file__).resolve().parent / "RELEASE"
+COMMIT_FILE = Path(__file__).resolve().parent / "COMMIT"
 
 
 def release_id(release_file: Path = RELEASE_FILE) -> str | None:
     """The id in the RELEASE file beside the code, or None without one."""
     try:
         return release_file.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def source_commit(commit_file: Path = COMMIT_FILE) -> str | None:
+    """The git commit the release was made from (the COMMIT file the deploy writes), if any."""
+    try:
+        return commit_file.read_text(encoding="utf-8").strip() or None
     except FileNotFoundError:
         return None
 
@@ -96,6 +106,7 @@ def create_app(
     store = QuoteStore.from_file(path)
     version = release_version()
     release = release_id() or version
+    commit = source_commit()
     config = upstream if upstream is not None else UpstreamConfig.from_env()
     refresher: UpstreamRefresher | None = None
     if config is not None:
@@ -135,12 +146,14 @@ def create_app(
 
     @flask_app.get("/healthz")
     def healthz() -> Response:
+        details = {"commit": commit} if commit else {}
         response = jsonify(
             status="ok",
             quotes=len(store),
             version=version,
             release=release,
             upstream="off" if refresher is None else refresher.status(),
+            **details,
         )
         response.headers["Cache-Control"] = "no-store"
         return response

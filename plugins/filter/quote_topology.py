@@ -25,7 +25,9 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-SERVERS, WEB, APP = "quote_servers", "quote_web_hosts", "quote_app_hosts"
+SERVERS = "quote_servers"
+WEB = "quote_web_hosts"
+APP = "quote_app_hosts"
 
 
 def endpoint(address: str, port: int | str) -> str:

@@ -428,3 +428,14 @@ def test_healthz_reports_the_label_and_the_release_id(tmp_path, monkeypatch, wri
     data = client_for(write_quotes(ONE_QUOTE)).get("/healthz").get_json()
 
     assert (data["version"], data["release"]) == ("2026-12-01", "2026-12-01-0123456789ab")
+
+
+def test_healthz_names_the_commit_of_a_release_from_git(tmp_path, monkeypatch, write_quotes):
+    import app as app_module
+
+    commit = tmp_path / "COMMIT"
+    monkeypatch.setattr(app_module.source_commit, "__defaults__", (commit,))
+    assert "commit" not in client_for(write_quotes(ONE_QUOTE)).get("/healthz").get_json()
+    commit.write_text("0123456789abcdef0123456789abcdef01234567\n", encoding="utf-8")
+    data = client_for(write_quotes(ONE_QUOTE)).get("/healthz").get_json()
+    assert data["commit"] == "0123456789abcdef0123456789abcdef01234567"

@@ -143,7 +143,8 @@ if AnsibleCollectionConfig.collection_finder is None:  # as ansible's CLI does, 
 test_loader.add_directory(str(PLUGIN_DIR))
 LOADER = DataLoader()
 # What the rules read besides the role's own variables.
-CONTEXT = {"inventory_hostname": "web1", "ansible_facts": {"processor_nproc": 2}}
+CONTEXT = {"inventory_hostname": "web1", "ansible_facts": {"processor_nproc": 2},
+           "groups": {"all": ["web1", "app1"], "quote_servers": ["web1", "app1"]}}
 # Variables the playbook always sets, without a default that passes.
 WIRED = {"quote_release": {"quote_release_id": "1-0123456789ab"}}
 
@@ -297,8 +298,30 @@ CASES = [
     ("quote_app", {"quote_app_pip_index_url": "https://pypi.internal:8443/simple/"}, {}),
     ("quote_app", {"quote_app_version": "a" * 65}, {"quote_app_version": None}),
     ("quote_app", {"quote_app_source_dir": "/nonexistent/app"},
-     {"quote_app_source_dir": 'quote_app_source_dir must be a directory on the controller, got "/nonexistent/app"',
+     {"quote_app_source_dir": "quote_app_source_dir must be a directory on the controller "
+                              '(quote_app_source directory), got "/nonexistent/app"',
       "quote_app_requirements_file": None}),
+    ("quote_app", {"quote_app_source": "git", "quote_app_git_repo": "my repo"}, {"quote_app_git_repo": None}),
+    ("quote_app", {"quote_app_source": "git", "quote_app_git_repo": "https://tok@git.example/app.git"}, {}),
+    ("quote_app", {"quote_app_source": "git", "quote_app_git_repo": "git@git.example:me/app.git",
+                   "quote_app_git_version": "../../etc"}, {"quote_app_git_version": None}),
+    ("quote_app", {"quote_app_source": "archive", "quote_app_archive_url": "https://git.example/app.tar.gz",
+                   "quote_app_archive_sha256": "abc"}, {"quote_app_archive_sha256": None}),
+    ("quote_app", {"quote_app_health_path": "health"}, {"quote_app_health_path": None}),
+    # A deploy key sits in a hidden directory, but never beyond one.
+    ("quote_app", {"quote_app_git_key_file": "/root/.ssh/app_deploy_key"}, {}),
+    ("quote_app", {"quote_app_git_key_file": "/root/.ssh/../../etc/shadow"}, {"quote_app_git_key_file": None}),
+    ("quote_app", {"quote_app_git_key_file": "~/.ssh/key"}, {"quote_app_git_key_file": None}),
+    ("firewall", {"firewall_ssh_allow_from": ["10.0.0.5", "2001:db8::/64"]}, {}),
+    ("firewall", {"firewall_ssh_allow_from": ["bastion.example.org"]}, {"firewall_ssh_allow_from": None}),
+    ("nginx", {"nginx_trusted_proxies": ["10.0.0.0/8", "::1"]}, {}),
+    ("nginx", {"nginx_trusted_proxies": ["cdn.example.org"]}, {"nginx_trusted_proxies": None}),
+    ("nginx", {"nginx_health_allow": ["10.0.0.0/33"]}, {"nginx_health_allow": None}),
+    ("nginx", {"nginx_log_max_size": "100M"}, {}),
+    ("nginx", {"nginx_log_max_size": "lots"}, {"nginx_log_max_size": None}),
+    ("nginx", {"nginx_health_path": "/health; deny all"}, {"nginx_health_path": None}),
+    ("quote_rollout", {"quote_rollout_health_path": "healthz"}, {"quote_rollout_health_path": None}),
+    ("quote_rollout", {"quote_rollout_web_hosts": ["no-such-host"]}, {"quote_rollout_web_hosts": None}),
     ("deploy_lock", {"deploy_lock_wait": -1}, {"deploy_lock_wait": "deploy_lock_wait must be 0-3600 seconds, got -1"}),
     ("deploy_lock", {"deploy_lock_owner": "me\nfake line"}, {"deploy_lock_owner": None}),
     ("deploy_lock", {"deploy_lock_unit": "a/b"}, {"deploy_lock_unit": None}),

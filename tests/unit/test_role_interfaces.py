@@ -26,7 +26,8 @@ def spec_options(role: str, entry: str = "main") -> dict:
 
 
 def test_every_role_has_an_interface():
-    assert ROLES == ["deploy_lock", "firewall", "gunicorn", "nginx", "platform", "quote_app", "quote_release", "tls"]
+    assert ROLES == ["deploy_lock", "firewall", "gunicorn", "nginx", "platform", "quote_app", "quote_release",
+                     "quote_rollout", "tls"]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -111,20 +112,21 @@ def test_example_inventory_lists_every_variable(role):
     assert set(re.findall(rf"^# ({role}_[a-z0-9_]+):", sample, re.M)) == set(spec_options(role))
 
 
-def test_playbook_wiring_names_known_variables():
-    play = next(play for play in yaml.safe_load((ROOT / "playbook.yml").read_text(encoding="utf-8")) if "vars" in play)
+def test_wiring_in_the_defaults_names_known_variables():
+    """A role's default that follows another role's variable (gunicorn_user follows quote_app_user)
+    names one that exists: an option of that role, one of its outputs, or a fact of the play."""
     known = {name for role in ROLES for name in spec_options(role)}
     # A role's outputs: the names in its vars/main.yml without the private "__" prefix.
     outputs = {name for role in ROLES for name in load(ROOT / "roles" / role / "vars" / "main.yml")
                if not name.startswith("__")}
     assert outputs == {"tls_certificate_file", "tls_certificate_key_file", "gunicorn_release_settings"}
-    # Facts a role sets for the play: the release it builds.
-    known |= {"quote_app_release_id"}
-    known |= outputs
-    # The host-group wiring also reads the private address the first play notes, and filters.
-    known |= {"quote_address", "inventory_hostname", "regex_replace", "dict_kv"}
-    for target, source in play["vars"].items():
-        if target.startswith("__"):  # the play's own helpers
-            continue
-        assert target in known, target
-        assert set(re.findall(r"\b([a-z]+_[a-z_]+)\b", str(source))) <= known, source
+    known |= outputs | {"quote_app_release_id"}
+    prefixes = tuple(f"{role}_" for role in ROLES)
+    followed = []
+    for role in ROLES:
+        for name, value in load(ROOT / "roles" / role / "defaults" / "main.yml").items():
+            for other in re.findall(r"\b([a-z]+_[a-z0-9_]+)\b", str(value)):
+                if other.startswith(prefixes) and not other.startswith(f"{role}_"):
+                    assert other in known, (role, name, other)
+                    followed.append(other)
+    assert len(followed) > 20  # the roles are wired in their defaults

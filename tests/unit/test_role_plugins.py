@@ -1,5 +1,6 @@
 """The roles' own plugins and modules, run as plain Python: the release digest lookup, the
-candidate probe, the health wait after a switch and the check for files changed since a start."""
+candidate probe, the health wait after a switch, the check for files changed since a start and
+nginx's reload that waits for the new configuration's workers."""
 
 from __future__ import annotations
 
@@ -199,6 +200,12 @@ def test_health_wait_returns_once_the_release_answers():
     assert failure == "" and result["answered"] == "2-abc"
 
 
+def test_an_app_whose_health_check_names_no_release_passes_with_a_200():
+    with serving({"/healthz": (200, {"status": "fine"})}, unix=False) as url:
+        result, failure = health.wait(health_params(url))
+    assert failure == "" and result["status"] == 200
+
+
 def test_health_wait_keeps_asking_until_the_deadline_while_another_release_answers():
     clock = FakeClock()
     with serving({"/healthz": (200, {"release": "1-old"})}, unix=False) as url:
@@ -235,6 +242,7 @@ def test_files_changed_after_a_start_are_found_through_links(tmp_path):
     os.utime(release / "old.py", (100, 100))
     os.utime(release, (100, 100))
     (tmp_path / "current").symlink_to(release)
+    os.utime(tmp_path / "current", (100, 100), follow_symlinks=False)
     assert changed.changed_after([str(tmp_path / "current")], since=200) == [str(release / "new.py")]
     assert changed.changed_after([str(tmp_path / "missing")], since=0) == []
 
@@ -248,3 +256,86 @@ def test_changed_files_are_capped(tmp_path):
     for number in itertools.islice(itertools.count(), 15):
         (tmp_path / f"f{number}").write_text("", encoding="utf-8")
     assert len(changed.changed_after([str(tmp_path)], since=0)) == 10
+
+
+def test_a_link_switched_after_the_start_counts_itself(tmp_path):
+    old, new = tmp_path / "releases" / "1", tmp_path / "releases" / "2"
+    old.mkdir(parents=True)
+    new.mkdir()
+    for path in (old, new):
+        os.utime(path, (100, 100))
+    current = tmp_path / "current"
+    current.symlink_to(new)
+    os.utime(current, (300, 300), follow_symlinks=False)
+    assert changed.changed_after([str(current)], since=200) == [str(current)]
+    assert changed.changed_after([str(current)], since=400) == []
+
+
+# --- nginx_reload ---------------------------------------------------------------------------
+
+reload = load("roles/nginx/library/nginx_reload.py")
+
+
+def test_the_children_of_a_process_are_read_from_proc():
+    import subprocess
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert child.pid in reload.children(os.getpid())
+        assert child.pid not in reload.children(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_log_since_reads_what_was_written_after_the_offset_or_all_after_a_rotation(tmp_path):
+    log = tmp_path / "error.log"
+    log.write_text("old line\n")
+    offset = reload.log_size(str(log))
+    with log.open("a") as stream:
+        stream.write('[emerg] bind() to 0.0.0.0:8081 failed (98: Address already in use)\n')
+    assert reload.log_since(str(log), offset) == '[emerg] bind() to 0.0.0.0:8081 failed (98: Address already in use)\n'
+    log.write_text("rotated\n")  # shorter than the offset: a new file
+    assert reload.log_since(str(log), offset) == "rotated\n"
+    assert reload.log_since(str(tmp_path / "missing.log"), 0) == ""
+
+
+def run_reload(monkeypatch, tmp_path, generations: list[set[int]], log_after: str = "") -> tuple[bool, dict]:
+    """reload_and_wait's result when the master's children are *generations* over successive reads."""
+    (tmp_path / "nginx.pid").write_text("100\n")
+    log = tmp_path / "error.log"
+    log.write_text("before\n")
+    reads = itertools.chain(generations, itertools.repeat(generations[-1]))
+    monkeypatch.setattr(reload, "children", lambda pid: next(reads))
+    clock = FakeClock()
+    monkeypatch.setattr(reload.time, "monotonic", clock)
+    monkeypatch.setattr(reload.time, "sleep", clock.sleep)
+
+    def systemctl(argv, **kwargs):
+        with log.open("a") as stream:
+            stream.write(log_after)
+        return reload.subprocess.CompletedProcess(argv, 0, "", "")
+    monkeypatch.setattr(reload.subprocess, "run", systemctl)
+    return reload.reload_and_wait(str(tmp_path / "nginx.pid"), str(log), 2, "nginx.service")
+
+
+def test_reload_passes_once_workers_of_a_new_generation_run(monkeypatch, tmp_path):
+    ok, result = run_reload(monkeypatch, tmp_path, [{101, 102}, {101, 102}, {101, 102, 201}])
+    assert ok and result["workers"] == [201]
+
+
+def test_a_reload_nginx_refuses_fails_with_its_reason(monkeypatch, tmp_path):
+    emerg = "2026/12/02 07:50:01 [emerg] 100#100: bind() to 0.0.0.0:8081 failed (98: Address already in use)"
+    ok, result = run_reload(monkeypatch, tmp_path, [{101, 102}], log_after="[notice] signal process started\n" + emerg + "\n")
+    assert not ok
+    assert result["msg"] == "nginx kept its previous configuration: " + emerg
+    assert "before" not in result["log"]
+
+
+def test_a_reload_without_new_workers_or_reason_fails_at_the_deadline(monkeypatch, tmp_path):
+    ok, result = run_reload(monkeypatch, tmp_path, [{101}])
+    assert not ok and result["msg"].endswith("no new workers within 2 s")
+
+
+def test_reload_without_a_running_nginx_says_so(tmp_path):
+    ok, result = reload.reload_and_wait(str(tmp_path / "missing.pid"), str(tmp_path / "error.log"), 1, "nginx.service")
+    assert not ok and result["msg"].startswith("nginx is not running")

@@ -7,9 +7,10 @@ on the ACME webroot and on the static directory. Each case renders with the role
 vars, the registered results the vars read (the stat of the certificate files, `nginx -v`'s output)
 and the values under test, then checks the lines that branch.
 
-Where an nginx binary is installed, each rendering its version understands is also checked with
-`nginx -t` inside a temporary directory (its own main file, logs and temporary paths there; the
-machine's /etc/nginx is never read and nothing is started). Elsewhere that test is skipped.
+Each rendering the distribution's nginx understands is also checked with `nginx -t` inside a
+temporary directory (its own main file, logs and temporary paths there; the machine's /etc/nginx
+is never read and nothing is started), by the binary scripts/nginx-binary.sh unpacks from the
+distribution's package without installing it.
 """
 
 from __future__ import annotations
@@ -243,6 +244,38 @@ def test_an_unknown_version_renders_the_oldest_syntax():
     assert "ssl_reject_handshake" not in config and "http2 on;" not in config
 
 
+@pytest.mark.parametrize("tls", [False, True])
+def test_trusted_proxies_set_the_client_in_every_server_of_the_site(tls):
+    config = site(tls=tls, nginx_trusted_proxies=["10.0.0.0/8", "2001:db8::1"])
+    assert_well_formed(config)
+    ours = [block for block in servers(config) if "server_name _;" not in block]
+    assert len(ours) == (2 if tls else 1)
+    for block in ours:
+        assert {"set_real_ip_from 10.0.0.0/8;", "set_real_ip_from 2001:db8::1;", "real_ip_header X-Forwarded-For;",
+                "real_ip_recursive on;"} <= set(block)
+    assert "real_ip" not in site(tls=tls) and "set_real_ip_from" not in site(tls=tls)
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_healthz_answers_the_host_and_the_listed_balancers_only_when_asked(tls):
+    config = site(tls=tls, nginx_health_allow=["10.0.0.0/8"])
+    assert_well_formed(config)
+    healthz = [block for block in re.findall(r"location = /healthz \{(.*?)\n    \}", config, re.S)]
+    assert len(healthz) == (2 if tls else 1)
+    for block in healthz:
+        lines = directives(block)
+        assert lines[:4] == ["allow 127.0.0.1;", "allow ::1;", "allow 10.0.0.0/8;", "deny all;"], lines
+    assert "deny all;" not in site(tls=tls)
+    # Another app's health path gets the same location, outside the rate limit.
+    other = site(tls=tls, nginx_health_path="/health")
+    assert "location = /health {" in other and "location = /healthz {" not in other
+
+
+def test_refused_requests_are_logged_below_the_error_logs_level():
+    assert "limit_req_log_level info;" in directives(site())
+    assert "limit_req_log_level warn;" in directives(site(nginx_limit_req_log_level="warn"))
+
+
 def test_main_configuration():
     config = render("nginx.conf.j2")
     lines = directives(config)
@@ -264,7 +297,12 @@ def test_worker_connections_given_as_a_string_are_a_number():
 # --- nginx -t, where nginx is installed ------------------------------------------------------
 
 def find_nginx() -> str | None:
-    return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").is_file() else None)
+    """The distribution's nginx that scripts/nginx-binary.sh unpacks (make unit runs it), or one
+    installed on this machine."""
+    for candidate in (ROOT / ".testbed" / "nginx" / "usr" / "sbin" / "nginx", Path("/usr/sbin/nginx")):
+        if candidate.is_file():
+            return str(candidate)
+    return shutil.which("nginx")
 
 
 NGINX = find_nginx()
@@ -312,14 +350,16 @@ def nginx_test(directory: Path, name: str, site_config: str) -> subprocess.Compl
                           capture_output=True, text=True, timeout=30, check=False)
 
 
-@pytest.mark.skipif(NGINX is None, reason="nginx is not installed here")
 def test_nginx_accepts_every_rendering_its_version_understands(nginx_sandbox):
+    assert NGINX, "no nginx binary: run scripts/nginx-binary.sh (make unit does)"
     checked = []
     for tls, balanced, version in COMBINATIONS:
         if not understood(version):
             continue
         name = combination_id((tls, balanced, version))
-        for variant, values in {"": {}, "-acme": {"nginx_acme_webroot": "/var/www/acme-challenge"}}.items():
+        for variant, values in {"": {}, "-acme": {"nginx_acme_webroot": "/var/www/acme-challenge"},
+                                "-proxies": {"nginx_trusted_proxies": ["10.0.0.0/8", "2001:db8::1"],
+                                             "nginx_health_allow": ["192.0.2.0/24"]}}.items():
             result = nginx_test(nginx_sandbox, name + variant, site(version, tls, balanced, **values))
             assert result.returncode == 0, f"{name}{variant}: {result.stderr}"
             checked.append(name + variant)

@@ -6,6 +6,7 @@ a browser would send.
 
 from __future__ import annotations
 
+import base64
 import html
 import http.client
 import json
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from quote_testlib import http_get, molecule_hosts
+from quote_testlib import http_get, molecule_hosts, run_playbook
 from tlslib import DOMAIN, https_get, s_client, served_certificate, write
 
 testinfra_hosts = molecule_hosts()
@@ -199,3 +200,21 @@ def test_forced_renewal_reloads_nginx_without_a_failed_request(host, ports, trus
     failures = [r for r in results if r != "ok"]
     assert len(results) > 20
     assert failures == [], failures[:5]
+
+
+def test_a_renewal_nginx_never_loaded_is_served_after_the_next_run(host, ports):
+    """As when the deploy hook's `nginx -t` failed: the file on disk is fresh, nginx still serves
+    the old certificate. The next run compares what nginx serves with the file, and reloads."""
+    before = served_certificate(ports[443])
+    # Renewed without the deploy hook: nothing reloads nginx.
+    renewal = host.run("REQUESTS_CA_BUNDLE=/etc/letsencrypt/quote-app-acme-server-ca.pem "
+                       "certbot renew --force-renewal --cert-name quote-app --no-random-sleep-on-renew "
+                       "--no-directory-hooks")
+    assert renewal.rc == 0, renewal.stdout + renewal.stderr
+    on_disk = base64.b64decode(host.check_output(
+        "openssl x509 -in /etc/letsencrypt/live/quote-app/fullchain.pem -outform DER | base64 -w0"))
+    assert on_disk != before and served_certificate(ports[443]) == before
+    result = run_playbook("--tags", "tls,nginx")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Reload nginx, which serves another certificate than its file holds" in result.stdout
+    assert served_certificate(ports[443]) == on_disk

@@ -5,10 +5,12 @@ The tests run in file order: test_rollout.py changes releases afterwards."""
 
 from __future__ import annotations
 
+import re
+import shlex
 import time
 
 from conftest import APP_PORT, APPS, WEB_ADDRESS
-from quote_testlib import http_get, traffic
+from quote_testlib import SITE_ACCESS_LOG, deploy, flush_access_logs, http_get, traffic
 from rolling import fetch_from, upstreams_seen
 
 
@@ -93,3 +95,55 @@ def test_web_host_is_the_only_upstream_user(web):
     # The web host itself is no app host: nothing listens on the app port there.
     assert f":{APP_PORT}" not in web.check_output("ss -Htln")
 
+
+
+def statuses_from(host, url: str, client: str, count: int) -> list[int]:
+    """Statuses of *count* requests sent at once from inside *host*, as a balancer would forward
+    them for *client* (X-Forwarded-For)."""
+    script = (
+        "import concurrent.futures, urllib.error, urllib.request\n"
+        "def get(_):\n"
+        f"    request = urllib.request.Request({url!r}, headers={{'X-Forwarded-For': {client!r}}})\n"
+        "    try:\n"
+        "        return urllib.request.urlopen(request, timeout=5).status\n"
+        "    except urllib.error.HTTPError as error:\n"
+        "        return error.code\n"
+        f"with concurrent.futures.ThreadPoolExecutor(16) as pool:\n"
+        f"    print(' '.join(str(status) for status in pool.map(get, range({count}))))\n"
+    )
+    return [int(status) for status in host.check_output(f"python3 -c {shlex.quote(script)}").split()]
+
+
+def test_a_trusted_balancer_passes_on_the_real_client(web, site_url):
+    """nginx_trusted_proxies is 127.0.0.1 here (molecule.yml): requests from it count, and are
+    logged, per the client in X-Forwarded-For; anyone else's X-Forwarded-For is ignored."""
+    flooded = statuses_from(web, "http://127.0.0.1/", "203.0.113.9", 80)
+    assert 429 in flooded, flooded
+    # Another client behind the same balancer is not limited by the first one's flood.
+    assert statuses_from(web, "http://127.0.0.1/", "203.0.113.10", 1) == [200]
+    assert http_get(site_url + "/no-such-page", headers={"X-Forwarded-For": "198.51.100.77"}).status == 404
+    flush_access_logs(web)
+    log = web.file(SITE_ACCESS_LOG).content_string
+    assert re.search(r"(?m)^203\.0\.113\.9 - ", log) and re.search(r"(?m)^203\.0\.113\.10 - ", log)
+    assert "198.51.100.77" not in log
+    time.sleep(3)  # the limit lets 203.0.113.9 back in; nothing else here depends on it
+
+
+def test_a_run_fails_when_a_web_host_cannot_reach_an_app_host(web, apps):
+    """As when the web host's traffic leaves from an address the app port does not admit (a
+    second interface): here app1 drops the web host with an iptables rule ahead of UFW's, which
+    the firewall role does not manage. Every deploy on its own succeeds; the check at the end
+    of the run fails, naming app1."""
+    app1 = apps["quote-mh-app1"]
+    rule = f"INPUT -s {WEB_ADDRESS} -p tcp --dport {APP_PORT} -j DROP"
+    app1.check_output(f"iptables -I {rule}")
+    try:
+        result = deploy()
+    finally:
+        app1.check_output(f"iptables -D {rule}")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    address1 = APPS["quote-mh-app1"]
+    message = " ".join(output.split())
+    assert f"quote-mh-web gets no answer (200 within 5 s) from {address1}:{APP_PORT}. Their" in message, output[-3000:]
+    assert deploy().returncode == 0

@@ -134,6 +134,73 @@ def test_mistake_is_refused_while_the_site_serves(host, site_url, tmp_path, mist
     assert host.run("systemctl is-active quote-deploy-lock.service").stdout.strip() != "active"
 
 
+def test_the_firewall_is_up_even_when_the_run_fails_after_validation(host, site_url, tmp_path):
+    """As on a first run whose package index is down: UFW is enabled before anything can fail."""
+    host.check_output("ufw --force disable")
+    app = app_copy(tmp_path, edit_requirements("flask==", "quote-app-no-such-package==1.0\nflask=="))
+    with traffic(site_url + "/", INTERVAL, TIMEOUT) as seen:
+        result = deploy(quote_app_version="2", quote_app_source_dir=str(app))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert 'stopped at "Install the pinned requirements into the virtualenv"' in output, output[-3000:]
+    assert set(seen) == {200}, seen
+    status = host.check_output("ufw status verbose")
+    assert "Status: active" in status and "deny (incoming)" in status, status
+
+
+SITE_FILE = "/etc/nginx/sites-available/quote-app.conf"
+
+
+def hold_port(host, port: int) -> str:
+    """Another program listening on *port* (a transient unit, gone when stopped); its PID."""
+    host.check_output(f"systemd-run --unit=port-holder-{port} --collect python3 -m http.server {port} --bind 0.0.0.0")
+    for _ in range(50):
+        if f":{port} " in host.check_output("ss -Hltn"):
+            return host.check_output(f"systemctl show -P MainPID port-holder-{port}")
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def test_a_site_port_another_program_holds_is_named_before_anything_changes(host, site_url):
+    pid = hold_port(host, 8081)
+    site = host.file(SITE_FILE).sha256sum
+    try:
+        with traffic(site_url + "/", INTERVAL, TIMEOUT) as seen:
+            result = deploy(nginx_listen_port=8081)
+    finally:
+        host.run("systemctl stop port-holder-8081")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"port 8081 is held by python3 (pid {pid})" in output and "Nothing was changed" in output, output[-3000:]
+    assert set(seen) == {200}, seen
+    assert host.file(SITE_FILE).sha256sum == site
+    assert "8081" not in host.check_output("ufw show added")  # stopped before the firewall
+
+
+def test_a_reload_nginx_refuses_puts_the_files_back_and_says_so(host, site_url):
+    """nginx -t does not bind ports: a listen on a port another program holds passes it, and
+    `systemctl reload` returns 0, while nginx keeps its previous configuration. The same run
+    moves the site to port 8083: the firewall opened it early, and keeps port 80 open, where
+    nginx still serves, since ports close only at the end of a run that got there."""
+    hold_port(host, 8082)
+    site = host.file(SITE_FILE).sha256sum
+    try:
+        with traffic(site_url + "/", INTERVAL, TIMEOUT) as seen:
+            result = deploy(nginx_listen_port=8083, nginx_extra_directives=["listen 8082;"])
+    finally:
+        host.run("systemctl stop port-holder-8082")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "the previous files were put back" in output, output[-3000:]
+    assert "nginx kept its previous configuration" in output and "bind() to 0.0.0.0:8082 failed" in output
+    assert set(seen) == {200}, seen
+    assert host.file(SITE_FILE).sha256sum == site
+    # The files on disk are what nginx runs: the next run changes nothing of nginx's.
+    assert host.run("nginx -t").rc == 0
+    added = host.check_output("ufw show added")
+    assert "ufw allow 80/tcp comment 'quote-app'" in added and "ufw allow 8083/tcp" in added, added
+
+
 def test_release_that_fails_once_it_serves_is_rolled_back(host, site_url, tmp_path):
     """It passes its candidate check and crashes as the live service: the run switches back."""
     before = served(site_url)

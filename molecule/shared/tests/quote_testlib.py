@@ -26,6 +26,7 @@ import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
 SITE_ACCESS_LOG = "/var/log/nginx/quote-app.access.log"
+SITE_ERROR_LOG = "/var/log/nginx/quote-app.error.log"
 
 
 def molecule_hosts(group: str = "quote_servers") -> list[str]:

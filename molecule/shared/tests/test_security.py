@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
-from quote_testlib import SITE_ACCESS_LOG, flush_access_logs, http_get, molecule_hosts
+from quote_testlib import SITE_ACCESS_LOG, SITE_ERROR_LOG, flush_access_logs, http_get, molecule_hosts
 
 testinfra_hosts = molecule_hosts()
 
@@ -85,11 +85,13 @@ def test_unknown_host_names_get_no_answer(site_url):
         conn.close()
 
 
-def test_bursts_get_429_with_headers_and_healthz_is_not_limited(site_url):
+def test_bursts_get_429_with_headers_and_healthz_is_not_limited(host, site_url):
     with ThreadPoolExecutor(max_workers=16) as pool:
         replies = list(pool.map(lambda _: http_get(site_url + "/"), range(80)))
     statuses = [reply.status for reply in replies]
     assert 429 in statuses and 200 in statuses, statuses
+    # Refused requests are logged below the error log's level: a flood does not fill it.
+    assert "limiting requests" not in host.run(f"cat {SITE_ERROR_LOG}").stdout
     limited = next(reply for reply in replies if reply.status == 429)
     assert limited.headers.get("x-content-type-options") == "nosniff"
     # Right after the burst, health checks still pass: /healthz is outside the limit.
@@ -101,11 +103,15 @@ def test_bursts_get_429_with_headers_and_healthz_is_not_limited(site_url):
         time.sleep(0.5)
 
 
-def test_site_logs_are_rotated(host):
+def test_site_logs_are_rotated_daily_and_by_size_hourly(host):
     debug = host.run("logrotate --debug /etc/logrotate.d/nginx")
     assert debug.rc == 0, debug.stderr
     assert SITE_ACCESS_LOG in debug.stdout + debug.stderr
     assert host.file(SITE_ACCESS_LOG).exists
+    assert re.search(r"(?m)^\s*maxsize 100M$", host.file("/etc/logrotate.d/nginx").content_string)
+    # A log over the cap rotates at the next hourly run, not the next day.
+    calendar = host.check_output("systemctl show -P TimersCalendar logrotate.timer")
+    assert "OnCalendar=*-*-* *:00:00" in calendar, calendar
 
 
 def test_site_log_is_buffered_and_written_on_reopen(host, site_url):

@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 
-from quote_testlib import PROJECT_DIR, molecule_hosts
+from quote_testlib import PROJECT_DIR, deploy, molecule_hosts
 
 testinfra_hosts = molecule_hosts()
 
@@ -35,3 +35,32 @@ def test_ansible_user_still_logs_in_and_becomes_root(host):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "0"
+
+
+def test_every_port_sshd_listens_on_stays_open_and_a_bastion_skips_the_rate_limit(host):
+    """As on Ubuntu 22.04 or Debian (no ssh.socket), sshd configured with ListenAddress lines:
+    `sshd -T` still says "port 22022", but sshd also listens on 2200. A bastion's address gets
+    SSH without the rate limit, ahead of the limited rule. Then the host is put back as it was."""
+    conf = "/etc/ssh/sshd_config.d/20-listen.conf"
+    host.check_output(
+        f"printf 'ListenAddress 0.0.0.0:{SSH_PORT}\\nListenAddress [::]:{SSH_PORT}\\nListenAddress 0.0.0.0:2200\\n'"
+        f" > {conf} && systemctl disable --now ssh.socket && systemctl mask ssh.socket"
+        " && systemctl restart ssh.service")
+    try:
+        assert "sshd" in host.check_output("ss -Hltnp 'sport = :2200'")
+        result = deploy("--tags", "firewall", firewall_ssh_allow_from=["192.0.2.10"])
+        assert result.returncode == 0, result.stdout[-3000:]
+        added = host.check_output("ufw show added")
+        assert "ufw limit 2200/tcp comment 'quote-app'" in added, added
+        assert f"ufw allow from 192.0.2.10 to any port {SSH_PORT} proto tcp comment 'quote-app'" in added, added
+        numbered = host.check_output("ufw status numbered").splitlines()
+        bastion = next(i for i, line in enumerate(numbered) if "192.0.2.10" in line and f"{SSH_PORT}/tcp" in line)
+        limited = next(i for i, line in enumerate(numbered) if f"{SSH_PORT}/tcp" in line and "LIMIT" in line)
+        assert bastion < limited, numbered
+    finally:
+        host.check_output(f"rm -f {conf} && systemctl stop ssh.service && systemctl unmask ssh.socket"
+                          " && systemctl enable --now ssh.socket")
+    result = deploy("--tags", "firewall")
+    assert result.returncode == 0, result.stdout[-3000:]
+    added = host.check_output("ufw show added")
+    assert "2200" not in added and "192.0.2.10" not in added, added

@@ -17,7 +17,9 @@ description:
     paths (links followed at the top, directories walked) with the time the unit last became
     active. A unit that is not active reports C(active=false) and no files.
   - Used to restart a service only when something it reads changed since it started, so that a
-    run interrupted before its restart still restarts on the next run. Reads only.
+    run interrupted before its restart still restarts on the next run. A link among the paths
+    counts too when it was replaced after the start (the service runs what it pointed at before).
+    Reads only.
 options:
   unit:
     description: The unit, e.g. C(quote-app.service).
@@ -39,6 +41,7 @@ active:
   description: Whether the unit is active.
   type: bool
   returned: always
+
 changed_files:
   description: Up to ten files modified after the unit started.
   type: list
@@ -63,8 +66,11 @@ def started_at(monotonic_usec: int) -> float:
 
 def changed_after(paths: list[str], since: float, limit: int = 10) -> list[str]:
     found: list[str] = []
-    for top in paths:
-        top = os.path.realpath(top)
+    for link in paths:
+        # A link replaced after the start (current switched to another release) counts itself.
+        if os.path.islink(link) and os.lstat(link).st_mtime > since:
+            found.append(link)
+        top = os.path.realpath(link)
         if not os.path.exists(top):
             continue
         candidates = [top]

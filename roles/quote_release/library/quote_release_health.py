@@ -15,8 +15,10 @@ DOCUMENTATION = r"""
 module: quote_release_health
 short_description: Wait until a health URL reports the expected release
 description:
-  - Asks C(url) (a JSON document with a C(release) field, such as /healthz) about twice a second
-    until it reports C(release), for at most C(deadline) seconds.
+  - Asks C(url) about twice a second until it answers 200 and, when the answer is a JSON object
+    with a C(release) field (such as the quote app's /healthz), that field is C(release); for at
+    most C(deadline) seconds. An app whose health check says nothing of its release passes with
+    any 200 answer: after a restart only the new release can give it.
   - Stops early when C(unit), which must be active when the wait starts (just restarted), stops
     being active or is restarted by systemd (a release that crashes once served), so that a
     rollback starts while requests still wait in the socket's backlog.
@@ -62,21 +64,22 @@ seconds:
 """
 
 
-def ask(url: str, host: str | None, timeout: float) -> tuple[int, str, str]:
-    """(status, release named, error) of one GET."""
+def ask(url: str, host: str | None, timeout: float) -> tuple[int, str | None, str]:
+    """(status, release named or None when the answer names none, error) of one GET."""
     request = urllib.request.Request(url, headers={"Host": host} if host else {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as reply:
             body = reply.read()
             status = reply.status
     except urllib.error.HTTPError as error:
-        return error.code, "", f"HTTP {error.code}"
+        return error.code, None, f"HTTP {error.code}"
     except OSError as error:
-        return 0, "", str(getattr(error, "reason", error))
+        return 0, None, str(getattr(error, "reason", error))
     try:
-        return status, str(json.loads(body).get("release", "")), ""
-    except (ValueError, AttributeError):
-        return status, "", "not a JSON object"
+        answer = json.loads(body)
+    except ValueError:
+        return status, None, ""
+    return status, str(answer["release"]) if isinstance(answer, dict) and "release" in answer else None, ""
 
 
 def unit_status(unit: str | None) -> tuple[str, int]:
@@ -102,10 +105,10 @@ def wait(params: dict, clock=time.monotonic, sleep=time.sleep, status_of=unit_st
                    else f"{params.get('unit')} crashed and was restarted by systemd" if restarts > restarts_before
                    else "")
         remaining = params["deadline"] - (clock() - start)
-        status, answered, error = (0, "", "not asked") if problem else ask(
+        status, answered, error = (0, None, "not asked") if problem else ask(
             params["url"], params.get("host"), max(0.1, min(params["timeout"], remaining)))
-        result = {"status": status, "answered": answered, "seconds": round(clock() - start, 2)}
-        if status == 200 and answered == params["release"]:
+        result = {"status": status, "answered": answered or "", "seconds": round(clock() - start, 2)}
+        if status == 200 and answered in (None, params["release"]):
             return result, ""
         if problem:
             return result, problem

@@ -24,31 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar, trust_as_template
-from ansible.utils.collection_loader import AnsibleCollectionConfig
+from role_templar import LOADER, ROOT, role_variables
 
-ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles" / "nginx"
-LOADER = DataLoader()
-if AnsibleCollectionConfig.collection_finder is None:  # as ansible's CLI does, once per process
-    init_plugin_loader()
 
 CERTIFICATE = "/etc/ssl/quote-app/quote-app.pem"
 UPSTREAMS = ["10.0.0.11:8000", "[fd00::12]:8000"]
 VERSIONS = ["1.18.0", "1.24.0", "1.28.0"]
 # The template options of the template module's defaults (trim_blocks on, lstrip_blocks off).
 TEMPLATE_OPTIONS = {"trim_blocks": True, "lstrip_blocks": False, "newline_sequence": "\n"}
-
-
-@functools.cache
-def role_variables() -> dict[str, Any]:
-    """The role's defaults, then its vars, as Ansible loads them (their templates trusted)."""
-    variables: dict[str, Any] = {}
-    for part in ("defaults", "vars"):
-        variables.update(LOADER.load_from_file(str(ROLE / part / "main.yml"), trusted_as_template=True) or {})
-    return variables
 
 
 def version_output(version: str) -> dict[str, str]:
@@ -63,7 +48,7 @@ def render(template: str, version: str = "1.24.0", tls_files: bool = True, **val
     variables = {
         "inventory_hostname": "web1",
         "ansible_managed": "Ansible managed",
-        **role_variables(),
+        **role_variables("nginx"),
         "__nginx_version_output": version_output(version),
         "__nginx_tls_files": {"results": [{"item": path, "stat": {"exists": tls_files}} for path in wanted if path]},
         **values,

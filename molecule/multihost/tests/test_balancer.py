@@ -129,18 +129,21 @@ def test_a_trusted_balancer_passes_on_the_real_client(web, site_url):
     time.sleep(3)  # the limit lets 203.0.113.9 back in; nothing else here depends on it
 
 
-def test_a_run_fails_when_a_web_host_cannot_reach_an_app_host(web, apps):
+def test_a_run_fails_when_a_web_host_cannot_reach_an_app_host(web, apps, site_url):
     """As when the web host's traffic leaves from an address the app port does not admit (a
-    second interface): here app1 drops the web host with an iptables rule ahead of UFW's, which
-    the firewall role does not manage. Every deploy on its own succeeds; the check at the end
-    of the run fails, naming app1."""
+    second interface): here app1 drops the web host's new connections with an iptables rule
+    ahead of UFW's, which the firewall role does not manage. Every deploy on its own succeeds;
+    the check at the end of the run fails, naming app1."""
     app1 = apps["quote-mh-app1"]
-    rule = f"INPUT -s {WEB_ADDRESS} -p tcp --dport {APP_PORT} -j DROP"
+    rule = f"INPUT -s {WEB_ADDRESS} -p tcp --dport {APP_PORT} -m conntrack --ctstate NEW -j DROP"
     app1.check_output(f"iptables -I {rule}")
     try:
-        result = deploy()
+        with traffic(site_url + "/", 0.15, 30) as seen:
+            result = deploy()
     finally:
         app1.check_output(f"iptables -D {rule}")
+    # nginx skips app1 after one connect timeout and answers from app2: the site serves throughout.
+    assert set(seen) == {200}, seen
     output = result.stdout + result.stderr
     assert result.returncode != 0
     address1 = APPS["quote-mh-app1"]

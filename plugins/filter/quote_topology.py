@@ -1,8 +1,10 @@
 """Filter ``quote_topology``: who runs what, and how hosts reach each other, for one host.
 
 ``inventory_hostname | quote_topology(groups, hostvars, gunicorn_listen_port)`` reads the groups
-quote_servers, quote_web_hosts and quote_app_hosts and each host's ``quote_address`` (its private
-address, noted by the playbook's first play) and returns, for that host::
+quote_servers, quote_web_hosts and quote_app_hosts and, noted by the playbook's first play, each
+host's ``quote_address`` (its private address), ``quote_port`` (its gunicorn_listen_port; the
+argument when unset) and ``quote_serving_endpoint`` (where its app socket listens now, "" when it
+has none) and returns, for that host::
 
     web            runs nginx (a web host, or a host of quote_servers in neither child group)
     app            runs the app
@@ -10,7 +12,12 @@ address, noted by the playbook's first play) and returns, for that host::
     app_address    that private address ("" elsewhere)
     app_endpoint   "address:port" of this app host, IPv6 in brackets ("" elsewhere)
     app_endpoints  every app host's endpoint, in the order of quote_app_hosts
-    upstream_servers  the same list on a web host, which balances over it ([] elsewhere)
+    app_serving_endpoint   where this app host serves now: its socket's "address:port", or
+                   app_endpoint when it serves on none yet ("" elsewhere)
+    app_serving_endpoints  the same for every app host
+    upstream_servers  app_serving_endpoints on a web host, which balances over them ([] elsewhere):
+                   an app host whose address or port changes is renamed in the upstream by the
+                   rollout once it serves on the new one
     web_addresses  the web hosts' addresses, which an app host admits on its app port
     web_hosts, app_hosts  the two child groups
 
@@ -56,7 +63,10 @@ def quote_topology(host: str, groups: Mapping[str, Sequence[str]], hostvars: Map
                     "quote_private_address (run without --limit, so that the play can read every host's)")
             addresses[name] = address
     balanced_app = host in app_hosts
-    endpoints = [endpoint(addresses[name], app_port) for name in app_hosts]
+    endpoints = [endpoint(addresses[name], (hostvars.get(name) or {}).get("quote_port", app_port))
+                 for name in app_hosts]
+    serving = [str((hostvars.get(name) or {}).get("quote_serving_endpoint", "") or "") or target
+               for name, target in zip(app_hosts, endpoints)]
     return {
         "web": host in web_hosts or host not in app_hosts,
         "app": host in app_hosts or host not in web_hosts,
@@ -64,7 +74,9 @@ def quote_topology(host: str, groups: Mapping[str, Sequence[str]], hostvars: Map
         "app_address": addresses[host] if balanced_app else "",
         "app_endpoint": endpoints[app_hosts.index(host)] if balanced_app else "",
         "app_endpoints": endpoints,
-        "upstream_servers": endpoints if host in web_hosts else [],
+        "app_serving_endpoint": serving[app_hosts.index(host)] if balanced_app else "",
+        "app_serving_endpoints": serving,
+        "upstream_servers": serving if host in web_hosts else [],
         "web_addresses": [addresses[name] for name in web_hosts],
         "web_hosts": web_hosts,
         "app_hosts": app_hosts,

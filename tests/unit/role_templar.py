@@ -29,7 +29,13 @@ def role_variables(role: str) -> dict[str, Any]:
     return variables
 
 
+def template(role: str, text: str, **values: Any) -> Any:
+    """*text* (a template, as a task's argument is) templated for *role*, with *values* over its
+    defaults and vars."""
+    variables = {"inventory_hostname": "web1", **role_variables(role), **values}
+    return Templar(loader=LOADER, variables=variables).template(trust_as_template(text))
+
+
 def evaluate(role: str, expression: str, **values: Any) -> Any:
     """The value of the Jinja *expression* for *role*, with *values* over its defaults and vars."""
-    variables = {"inventory_hostname": "web1", **role_variables(role), **values}
-    return Templar(loader=LOADER, variables=variables).template(trust_as_template("{{ " + expression + " }}"))
+    return template(role, "{{ " + expression + " }}", **values)

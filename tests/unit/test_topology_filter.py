@@ -24,8 +24,8 @@ def hostvars(**addresses: str) -> dict:
 def test_a_host_in_neither_child_group_runs_everything():
     solo = topology.quote_topology("solo", {"quote_servers": ["solo"]}, {})
     assert solo == {"web": True, "app": True, "balanced_app": False, "app_address": "", "app_endpoint": "",
-                    "app_endpoints": [], "upstream_servers": [], "web_addresses": [], "web_hosts": [],
-                    "app_hosts": []}
+                    "app_endpoints": [], "app_serving_endpoint": "", "app_serving_endpoints": [],
+                    "upstream_servers": [], "web_addresses": [], "web_hosts": [], "app_hosts": []}
 
 
 def test_web_hosts_balance_over_the_app_hosts_which_admit_the_web_hosts():
@@ -38,6 +38,30 @@ def test_web_hosts_balance_over_the_app_hosts_which_admit_the_web_hosts():
     assert (app2["app_address"], app2["app_endpoint"]) == ("fd00::12", "[fd00::12]:8000")
     assert app2["upstream_servers"] == [] and app2["web_addresses"] == ["10.0.0.10"]
     assert app2["app_endpoints"] == web["upstream_servers"]
+
+
+def test_each_app_host_has_its_own_port():
+    addresses = hostvars(web1="10.0.0.10", app1="10.0.0.11", app2="10.0.0.12")
+    addresses["app2"]["quote_port"] = 9000
+    web = topology.quote_topology("web1", BALANCED, addresses, 8000)
+    assert web["app_endpoints"] == ["10.0.0.11:8000", "10.0.0.12:9000"]
+
+
+def test_web_hosts_balance_over_where_the_app_hosts_serve_now_while_their_port_changes():
+    """app1 serves on 8000 and moves to 8001; app2 serves nowhere yet; the web host keeps sending
+    to 8000 until the rollout renames app1 in its upstream."""
+    addresses = hostvars(web1="10.0.0.10", app1="10.0.0.11", app2="fd00::12")
+    for name in ("app1", "app2"):
+        addresses[name]["quote_port"] = 8001
+    addresses["app1"]["quote_serving_endpoint"] = "10.0.0.11:8000"
+    addresses["app2"]["quote_serving_endpoint"] = ""
+    web = topology.quote_topology("web1", BALANCED, addresses, 8000)
+    app1 = topology.quote_topology("app1", BALANCED, addresses, 8000)
+    assert web["upstream_servers"] == ["10.0.0.11:8000", "[fd00::12]:8001"]
+    assert web["app_endpoints"] == ["10.0.0.11:8001", "[fd00::12]:8001"]
+    assert (app1["app_endpoint"], app1["app_serving_endpoint"]) == ("10.0.0.11:8001", "10.0.0.11:8000")
+    assert app1["app_serving_endpoints"] == web["upstream_servers"]
+    assert web["app_serving_endpoint"] == ""
 
 
 @pytest.mark.parametrize(

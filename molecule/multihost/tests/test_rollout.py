@@ -1,7 +1,8 @@
 """Changing the fleet: an app host removed from the inventory leaves the balancer, a release
 rolls through the app hosts one at a time under traffic (and brings the removed host back), a
-release that fails stops the rollout at the first app host while the others keep serving, and
-a rerun changes nothing. They run in this order, after test_balancer.py."""
+release that fails stops the rollout at the first app host while the others keep serving, a
+rerun changes nothing, and the app port changes host by host under traffic. They run in this
+order, after test_balancer.py."""
 
 from __future__ import annotations
 
@@ -100,3 +101,30 @@ def test_rerun_of_the_good_release_changes_nothing(site_url):
     assert set(counters) == {WEB, *APPS}
     assert all(host["changed"] == 0 for host in counters.values()), result.stdout[-3000:]
     assert http_get(site_url + "/healthz").json()["version"] == "v2"
+
+
+def test_changing_the_app_port_rolls_through_the_app_hosts_without_a_failed_request(web, apps, site_url):
+    """gunicorn_listen_port moves from 8000 to 8001. The web host keeps sending to 8000 while each
+    app host, out of its rotation, moves to 8001 and rejoins under it; 8000 closes once the host moved."""
+    new_port = APP_PORT + 1
+    with traffic(site_url + "/healthz") as seen:
+        result = deploy(quote_app_version="v2", gunicorn_listen_port=new_port)
+    output = result.stdout
+    assert result.returncode == 0, output[-3000:]
+    assert set(seen) == {200}, seen
+    site = web.file(SITE).content_string
+    for name, address in APPS.items():
+        old, new = f"{address}:{APP_PORT}", f"{address}:{new_port}"
+        assert re.search(rf"changed: \[{name} -> {WEB}\] => \(item={re.escape(old)} out\)", output), name
+        assert re.search(rf"changed: \[{name} -> {WEB}\] => \(item={re.escape(old)} in as {re.escape(new)}\)", output)
+        assert f"server {new} max_fails=1 fail_timeout=10s;" in site and old not in site
+        listening = apps[name].check_output("ss -Htln")
+        assert new in listening and f":{APP_PORT} " not in listening, listening
+        rules = apps[name].check_output("ufw status")
+        assert f"{new_port}/tcp" in rules and f"{APP_PORT}/tcp" not in rules, rules
+    assert " down;" not in site
+    assert set(upstreams_seen(web, 30)) == {f"{address}:{new_port}" for address in APPS.values()}
+    # The web host's site, renamed line by line, is what its template renders now.
+    rerun = deploy(quote_app_version="v2", gunicorn_listen_port=new_port, quote_rollout_batch="100%")
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    assert all(host["changed"] == 0 for host in recap(rerun.stdout).values()), rerun.stdout[-3000:]

@@ -1,9 +1,9 @@
 """Shared fixtures for the app's unit tests.
 
-files/app is put on sys.path so the tests import the app the way gunicorn
-does (`wsgi:app` with files/app as the working directory). Bytecode writing
-is turned off first so no __pycache__ lands in files/app, which is copied to
-hosts as a whole.
+pytest.ini puts files/app on the import path, so the tests import the app the
+way gunicorn does (`wsgi:app` with files/app as the working directory).
+Bytecode writing is turned off so no __pycache__ lands in files/app, which is
+copied to hosts as a whole.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ import pytest
 sys.dont_write_bytecode = True
 
 APP_DIR = Path(__file__).resolve().parents[2] / "files" / "app"
-if str(APP_DIR) not in sys.path:
-    sys.path.insert(0, str(APP_DIR))
 
 QUOTES_FILE = APP_DIR / "quotes.json"
 

@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
-if str(BENCH_DIR) not in sys.path:
-    sys.path.insert(0, str(BENCH_DIR))
-
-import benchdata  # noqa: E402 (bench/ is put on sys.path first)
-import report  # noqa: E402
-from benchdata import (  # noqa: E402
+import benchdata
+import report
+from benchdata import (
     CodeChange,
     Converge,
     Hosts,

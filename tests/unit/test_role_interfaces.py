@@ -4,14 +4,11 @@ same thing."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
+import role_vars_table
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import role_vars_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").exists())

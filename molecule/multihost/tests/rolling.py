@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
+import shlex
 from collections import Counter
 
 from quote_testlib import SITE_ACCESS_LOG, flush_access_logs
@@ -19,26 +19,38 @@ def upstreams_seen(web, lines: int) -> Counter:
     return Counter(tried.split(", ")[-1] for tried in re.findall(r" upstream=(.*?) upstream_time=", tail))
 
 
+# Run inside a host with its arguments as JSON: GETs sent at once, each answered by [status, body]
+# (status 0: no answer in time).
+_GET_SCRIPT = """
+import concurrent.futures, json, sys, urllib.error, urllib.request
+url, count, headers, timeout = json.loads(sys.argv[1])
+def get(_):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+    except Exception:
+        return 0, ""
+with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    print(json.dumps(list(pool.map(get, range(count)))))
+"""
+
+
+def get_from(host, url: str, count: int = 1, headers: dict[str, str] | None = None,
+             timeout: float = 3) -> list[tuple[int, str]]:
+    """Status and body of *count* GETs of *url* sent at once from inside *host*."""
+    arguments = json.dumps([url, count, headers or {}, timeout])
+    output = host.check_output(f"python3 -c {shlex.quote(_GET_SCRIPT)} {shlex.quote(arguments)}")
+    return [(status, body) for status, body in json.loads(output)]
+
+
 def fetch_from(host, url: str) -> int:
     """HTTP status of *url* fetched from inside *host*, or 0 if nothing answered within 3 s."""
-    script = (
-        "import urllib.request\n"
-        "try:\n"
-        f"    print(urllib.request.urlopen({url!r}, timeout=3).status)\n"
-        "except Exception:\n"
-        "    print(0)\n"
-    )
-    return int(host.check_output(f"python3 -c {subprocess.list2cmdline([script])}").split()[-1])
+    return get_from(host, url)[0][0]
 
 
 def app_version(web, address: str, port: int = 8000) -> str | None:
     """The release id the app host at *address* reports on /healthz, or None if it does not answer."""
-    script = (
-        "import urllib.request\n"
-        "try:\n"
-        f"    print(urllib.request.urlopen('http://{address}:{port}/healthz', timeout=3).read().decode())\n"
-        "except Exception:\n"
-        "    print('null')\n"
-    )
-    answer = json.loads(web.check_output(f"python3 -c {subprocess.list2cmdline([script])}"))
-    return answer["version"] if answer else None
+    status, body = get_from(web, f"http://{address}:{port}/healthz")[0]
+    return json.loads(body)["version"] if status == 200 else None

@@ -6,12 +6,11 @@ The tests run in file order: test_rollout.py changes releases afterwards."""
 from __future__ import annotations
 
 import re
-import shlex
 import time
 
 from conftest import APP_PORT, APPS, WEB_ADDRESS
 from quote_testlib import SITE_ACCESS_LOG, deploy, flush_access_logs, http_get, traffic
-from rolling import fetch_from, upstreams_seen
+from rolling import fetch_from, get_from, upstreams_seen
 
 
 def test_each_host_runs_only_its_part(web, apps):
@@ -100,18 +99,7 @@ def test_web_host_is_the_only_upstream_user(web):
 def statuses_from(host, url: str, client: str, count: int) -> list[int]:
     """Statuses of *count* requests sent at once from inside *host*, as a balancer would forward
     them for *client* (X-Forwarded-For)."""
-    script = (
-        "import concurrent.futures, urllib.error, urllib.request\n"
-        "def get(_):\n"
-        f"    request = urllib.request.Request({url!r}, headers={{'X-Forwarded-For': {client!r}}})\n"
-        "    try:\n"
-        "        return urllib.request.urlopen(request, timeout=5).status\n"
-        "    except urllib.error.HTTPError as error:\n"
-        "        return error.code\n"
-        f"with concurrent.futures.ThreadPoolExecutor(16) as pool:\n"
-        f"    print(' '.join(str(status) for status in pool.map(get, range({count}))))\n"
-    )
-    return [int(status) for status in host.check_output(f"python3 -c {shlex.quote(script)}").split()]
+    return [status for status, _ in get_from(host, url, count, {"X-Forwarded-For": client}, timeout=5)]
 
 
 def test_a_trusted_balancer_passes_on_the_real_client(web, site_url):

@@ -12,8 +12,9 @@ has none) and returns, for that host::
     app_address    that private address ("" elsewhere)
     app_endpoint   "address:port" of this app host, IPv6 in brackets ("" elsewhere)
     app_endpoints  every app host's endpoint, in the order of quote_app_hosts
-    app_serving_endpoint   where this app host serves now: its socket's "address:port", or
-                   app_endpoint when it serves on none yet ("" elsewhere)
+    app_serving_endpoint   where this app host serves now: its socket's "address:port" (a
+                   wildcard address replaced by the host's), or app_endpoint when it serves on
+                   none yet ("" elsewhere)
     app_serving_endpoints  the same for every app host
     upstream_servers  app_serving_endpoints on a web host, which balances over them ([] elsewhere):
                    an app host whose address or port changes is renamed in the upstream by the
@@ -42,6 +43,13 @@ def endpoint(address: str, port: int | str) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
+def reachable(listening: str, address: str) -> str:
+    """The endpoint a socket listening on *listening* ("address:port") is reached at: a wildcard
+    address (0.0.0.0, [::]) is reached at the host's *address*."""
+    host, _, port = listening.rpartition(":")
+    return endpoint(address, port) if host in ("0.0.0.0", "[::]") else listening
+
+
 def quote_topology(host: str, groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Any],
                    app_port: int | str = 8000) -> dict[str, Any]:
     servers = list(groups.get(SERVERS, []))
@@ -65,8 +73,8 @@ def quote_topology(host: str, groups: Mapping[str, Sequence[str]], hostvars: Map
     balanced_app = host in app_hosts
     endpoints = [endpoint(addresses[name], (hostvars.get(name) or {}).get("quote_port", app_port))
                  for name in app_hosts]
-    serving = [str((hostvars.get(name) or {}).get("quote_serving_endpoint", "") or "") or target
-               for name, target in zip(app_hosts, endpoints)]
+    serving = [reachable(str((hostvars.get(name) or {}).get("quote_serving_endpoint", "") or ""), addresses[name])
+               or target for name, target in zip(app_hosts, endpoints)]
     return {
         "web": host in web_hosts or host not in app_hosts,
         "app": host in app_hosts or host not in web_hosts,

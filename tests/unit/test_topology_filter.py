@@ -64,6 +64,15 @@ def test_web_hosts_balance_over_where_the_app_hosts_serve_now_while_their_port_c
     assert web["app_serving_endpoint"] == ""
 
 
+@pytest.mark.parametrize("listening", ["0.0.0.0:8000", "[::]:8000"])
+def test_an_app_socket_on_every_address_is_reached_at_the_hosts_address(listening):
+    addresses = hostvars(web1="10.0.0.10", app1="10.0.0.11", app2="fd00::12")
+    addresses["app1"]["quote_serving_endpoint"] = listening
+    addresses["app2"]["quote_serving_endpoint"] = listening
+    web = topology.quote_topology("web1", BALANCED, addresses, 8001)
+    assert web["upstream_servers"] == ["10.0.0.11:8000", "[fd00::12]:8000"]
+
+
 @pytest.mark.parametrize(
     ("groups", "addresses", "message"),
     [

@@ -5,7 +5,9 @@ then the values a test gives, which stand for the inventory and for what tasks r
 from __future__ import annotations
 
 import functools
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from ansible.parsing.dataloader import DataLoader
@@ -39,3 +41,11 @@ def template(role: str, text: str, **values: Any) -> Any:
 def evaluate(role: str, expression: str, **values: Any) -> Any:
     """The value of the Jinja *expression* for *role*, with *values* over its defaults and vars."""
     return template(role, "{{ " + expression + " }}", **values)
+
+
+def load_module(relative: str) -> ModuleType:
+    """The project's Python file at *relative* (a plugin, a role's module), imported by its path."""
+    spec = importlib.util.spec_from_file_location(Path(relative).stem, ROOT / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

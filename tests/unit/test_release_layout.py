@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
-from role_templar import ROOT, evaluate, template
+from role_templar import ROOT, evaluate, load_module, template
 
-_spec = importlib.util.spec_from_file_location("release_layout", ROOT / "plugins" / "filter" / "release_layout.py")
-layout = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(layout)
+layout = load_module("plugins/filter/release_layout.py")
 
 PARTS = ("releases", "venvs", "sources", "current", "previous")
 

@@ -5,7 +5,6 @@ nginx's reload that waits for the new configuration's workers."""
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import itertools
 import json
 import os
@@ -19,15 +18,12 @@ from pathlib import Path
 
 import pytest
 from ansible.errors import AnsibleLookupError
+from role_templar import load_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load(relative: str):
-    spec = importlib.util.spec_from_file_location(Path(relative).stem, ROOT / relative)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+load = load_module
 
 
 tree = load("roles/quote_app/lookup_plugins/tree_digest.py")

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 from ansible.errors import AnsibleFilterError
+from role_templar import ROOT, load_module
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("quote_topology", ROOT / "plugins" / "filter" / "quote_topology.py")
-topology = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(topology)
+topology = load_module("plugins/filter/quote_topology.py")
 
 BALANCED = {"quote_servers": ["web1", "app1", "app2"], "quote_web_hosts": ["web1"],
             "quote_app_hosts": ["app1", "app2"]}

@@ -204,6 +204,9 @@ def remote_program(name: str) -> str:
 class PlaybookRun:
     seconds: float
     changed: dict[str, int]
+    # Per host, from the play recap: tasks that ran (ok, which counts the changed ones) and skipped.
+    ran: dict[str, int]
+    skipped: dict[str, int]
     top_tasks: list[TaskTime]
     # The machine's CPU time during the run (controller and hosts share it) / its length.
     busy_cores: float
@@ -259,11 +262,18 @@ def playbook(log_name: str, inventory: Path, *, strategy: str | None = None, wat
     output = log_path.read_text(encoding="utf-8")
     if process.returncode != 0:
         sys.exit(f"{log_name}: ansible-playbook failed (.bench/logs/{log_name}.log):\n{output[-3000:]}")
-    changed = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
+    changed, ran, skipped = play_recap(output)
     recap = output.split("TASKS RECAP", 1)[-1]
     top = [TaskTime(m.group(1).strip(), float(m.group(2)))
            for m in re.finditer(r"^(.+?) -{2,} ([\d.]+)s$", recap, re.M)][:10]
-    return PlaybookRun(seconds, changed, top, busy_cores)
+    return PlaybookRun(seconds, changed, ran, skipped, top, busy_cores)
+
+
+def play_recap(output: str) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Per host, from the PLAY RECAP of ansible-playbook's *output*: changed, ran (ok) and skipped tasks."""
+    recaps = list(re.finditer(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+).*?skipped=(\d+)", output, re.M))
+    return ({m.group(1): int(m.group(3)) for m in recaps}, {m.group(1): int(m.group(2)) for m in recaps},
+            {m.group(1): int(m.group(4)) for m in recaps})
 
 
 def write_inventory(hosts: list[Host], name: str) -> Path:
@@ -356,6 +366,8 @@ def measure_converge() -> Converge:
         fresh_s=fresh.seconds,
         rerun_s=rerun.seconds,
         rerun_changed=rerun.changed_total,
+        rerun_ran=sum(rerun.ran.values()),
+        rerun_skipped=sum(rerun.skipped.values()),
         fresh_busy_cores=fresh.busy_cores,
         fresh_top10=fresh.top_tasks,
         rerun_top10=rerun.top_tasks,

@@ -79,6 +79,9 @@ class Converge:
     linear_fresh_s: float
     linear_rerun_s: float
     linear_rerun_changed: int
+    # Tasks the no-change rerun ran and skipped (from the play recap); -1 in results of older benches.
+    rerun_ran: int = -1
+    rerun_skipped: int = -1
 
     @property
     def rerun_ratio(self) -> float:

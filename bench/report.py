@@ -83,6 +83,8 @@ def rows_for(r: Results) -> list[Row]:
             Row("A.1 no-change rerun (s)", num(c.rerun_s)),
             Row("A.1 rerun / fresh", num(c.rerun_ratio, 2), f"<= {RERUN_RATIO_MAX}", c.rerun_ratio <= RERUN_RATIO_MAX),
             Row("A.1 rerun changed tasks", str(c.rerun_changed), "0", c.rerun_changed == 0),
+            *([Row("A.1 rerun tasks: ran / skipped", f"{c.rerun_ran} / {c.rerun_skipped}")]
+              if c.rerun_ran >= 0 else []),
             Row("A.1 without mitogen (linear): fresh / rerun (s)",
                 f"{num(c.linear_fresh_s)} / {num(c.linear_rerun_s)}"),
             Row("A.1 without mitogen: rerun changed tasks", str(c.linear_rerun_changed), "0",

@@ -24,6 +24,9 @@ has none) and returns, for that host::
 
 A host of quote_servers in neither child group runs both, behind its own nginx. A broken
 topology raises an error naming the rule it breaks.
+
+``groups | quote_phase_hosts('web')`` (or ``'app'``) lists the hosts that run nginx (or the app),
+in the order the playbook's phase plays deploy them: the child group's order first.
 """
 
 from __future__ import annotations
@@ -48,6 +51,22 @@ def reachable(listening: str, address: str) -> str:
     address (0.0.0.0, [::]) is reached at the host's *address*."""
     host, _, port = listening.rpartition(":")
     return endpoint(address, port) if host in ("0.0.0.0", "[::]") else listening
+
+
+def runs(phase: str, host: str, web_hosts: Sequence[str], app_hosts: Sequence[str]) -> bool:
+    """Whether *host* runs nginx (phase "web") or the app (phase "app")."""
+    if phase == "web":
+        return host in web_hosts or host not in app_hosts
+    if phase == "app":
+        return host in app_hosts or host not in web_hosts
+    raise AnsibleFilterError(f"quote_phase_hosts: the phase is web or app, got {phase!r}")
+
+
+def quote_phase_hosts(groups: Mapping[str, Sequence[str]], phase: str) -> list[str]:
+    web_hosts, app_hosts = list(groups.get(WEB, [])), list(groups.get(APP, []))
+    first = web_hosts if phase == "web" else app_hosts
+    ordered = list(dict.fromkeys([*first, *groups.get(SERVERS, [])]))
+    return [host for host in ordered if runs(phase, host, web_hosts, app_hosts)]
 
 
 def quote_topology(host: str, groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Any],
@@ -76,8 +95,8 @@ def quote_topology(host: str, groups: Mapping[str, Sequence[str]], hostvars: Map
     serving = [reachable(str((hostvars.get(name) or {}).get("quote_serving_endpoint", "") or ""), addresses[name])
                or target for name, target in zip(app_hosts, endpoints)]
     return {
-        "web": host in web_hosts or host not in app_hosts,
-        "app": host in app_hosts or host not in web_hosts,
+        "web": runs("web", host, web_hosts, app_hosts),
+        "app": runs("app", host, web_hosts, app_hosts),
         "balanced_app": balanced_app,
         "app_address": addresses[host] if balanced_app else "",
         "app_endpoint": endpoints[app_hosts.index(host)] if balanced_app else "",
@@ -93,4 +112,4 @@ def quote_topology(host: str, groups: Mapping[str, Sequence[str]], hostvars: Map
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"quote_topology": quote_topology}
+        return {"quote_topology": quote_topology, "quote_phase_hosts": quote_phase_hosts}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import bench
 import benchdata
 import report
 from benchdata import (
@@ -58,7 +59,8 @@ def full_results() -> Results:
         converge=Converge(fresh_s=32.0, rerun_s=16.0, rerun_changed=0, fresh_busy_cores=1.0,
                           fresh_top10=[TaskTime("Gathering Facts", 2.0)],
                           rerun_top10=[TaskTime("quote_app : Install the app's requirements", 1.25)],
-                          linear_fresh_s=64.0, linear_rerun_s=32.0, linear_rerun_changed=0),
+                          linear_fresh_s=64.0, linear_rerun_s=32.0, linear_rerun_changed=0,
+                          rerun_ran=120, rerun_skipped=60),
         change=CodeChange(time_to_serve_s=12.0, run_s=20.0, changed=5, release_before="1-aaaaaaaaaaaa",
                           release_after="1-bbbbbbbbbbbb", polls=120, poll_failures=2,
                           poll_failure_kinds=["TimeoutError"]),
@@ -99,6 +101,16 @@ def test_targets_met_and_missed() -> None:
     for measure, (value, target, met) in expected.items():
         row = rows[measure]
         assert (row.value, row.target, row.met) == (value, target, met), measure
+
+
+def test_the_rerun_task_counts_come_from_the_play_recap() -> None:
+    output = ("PLAY RECAP *********\n"
+              "bench-sandbox              : ok=120  changed=2    unreachable=0    failed=0    skipped=61   "
+              "rescued=0    ignored=0\n")
+    assert bench.play_recap(output) == ({"bench-sandbox": 2}, {"bench-sandbox": 120}, {"bench-sandbox": 61})
+    assert rows_by_measure(full_results())["A.1 rerun tasks: ran / skipped"].value == "120 / 60"
+    older = dataclasses.replace(full_results().converge, rerun_ran=-1, rerun_skipped=-1)
+    assert "A.1 rerun tasks: ran / skipped" not in rows_by_measure(dataclasses.replace(full_results(), converge=older))
 
 
 def test_time_to_serve_sits_next_to_the_rerun() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playbook_probe import LOCAL, evaluate
+from playbook_probe import LOCAL, ROLES, evaluate, evaluate_in_phases, plays
 
 # What each host's wiring resolves to, printed by the debug task: name -> expression. The first
 # play notes quote_address only where there are app hosts.
@@ -78,3 +78,49 @@ def test_a_host_in_neither_child_group_runs_everything_behind_its_own_nginx(tmp_
     assert wired["firewall_allowed_tcp_ports"] == [80]
     assert wired["quote_release_health_url"] == "http://127.0.0.1:80/healthz"
     assert wired["nginx_static_dir"] == "/opt/quote-app/current/static"
+
+
+# Values one role's defaults take from another's, which the inventory below changes at their source.
+CROSS_ROLE = {
+    "gunicorn_user": "gunicorn_user",
+    "gunicorn_working_dir": "gunicorn_working_dir",
+    "gunicorn_socket_group": "gunicorn_socket_group",
+    "nginx_static_dir": "nginx_static_dir",
+    "nginx_upstream_socket": "nginx_upstream_socket",
+    "nginx_upstream_servers": "nginx_upstream_servers",
+    "quote_release_root": "quote_release_root",
+    "quote_release_health_url": "quote_release_health_url",
+    "quote_rollout_health_url": "quote_rollout_health_url",
+    "firewall_allowed_tcp_ports": "firewall_allowed_tcp_ports",
+    "tls_acme_http_port": "tls_acme_http_port",
+}
+SOURCES = {"quote_app_name": "shop", "nginx_listen_port": 8080, "nginx_user": "web", "gunicorn_service_name": "shop"}
+
+
+@pytest.mark.parametrize("inventory, hostless", [
+    # A standalone host has no web host to check the app hosts from.
+    ({"quote_servers": {"hosts": {"solo": LOCAL}}}, [-1]),
+    (balanced_inventory("10.0.0.12"), []),
+], ids=["standalone", "balanced"])
+def test_each_phase_play_sees_the_wiring_the_inventory_implies(tmp_path, inventory, hostless):
+    """The roles' defaults are wired to each other: a phase play that loaded only the roles it runs
+    would fall back to another role's default instead of what the inventory made of it."""
+    (tmp_path / "all").mkdir()
+    (tmp_path / "phases").mkdir()
+    expected = evaluate(tmp_path / "all", inventory, CROSS_ROLE, group_vars_all=SOURCES)
+    some_host = next(iter(expected.values()))
+    assert some_host["quote_release_root"] == "/opt/shop" and some_host["gunicorn_user"] == "shop"
+    phases = evaluate_in_phases(tmp_path / "phases", inventory, CROSS_ROLE, group_vars_all=SOURCES)
+    assert list(phases) == [play["name"] for play in plays()[2:]]
+    assert [name for name, hosts in phases.items() if not hosts] == [plays()[index]["name"] for index in hostless]
+    for name, hosts in phases.items():
+        for host, values in hosts.items():
+            assert values == expected[host], f"{name}, {host}"
+
+
+def test_the_first_phase_checks_every_roles_inputs_before_any_host_changes():
+    first_phase = plays()[1]
+    imported = [task["ansible.builtin.import_role"] for task in first_phase["pre_tasks"]
+                if "ansible.builtin.import_role" in task]
+    assert sorted(role["name"] for role in imported if role.get("tasks_from") == "validate") == ROLES
+    assert "serial" not in first_phase

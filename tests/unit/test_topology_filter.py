@@ -35,6 +35,29 @@ def test_web_hosts_balance_over_the_app_hosts_which_admit_the_web_hosts():
     assert app2["app_endpoints"] == web["upstream_servers"]
 
 
+@pytest.mark.parametrize("groups, web, app", [
+    ({"quote_servers": ["a", "b"]}, ["a", "b"], ["a", "b"]),
+    # The child groups' order first: the web hosts know every app host before one leaves.
+    ({"quote_servers": ["app2", "web1", "app1"], "quote_web_hosts": ["web1"], "quote_app_hosts": ["app1", "app2"]},
+     ["web1"], ["app1", "app2"]),
+    # A host of quote_servers in neither child group runs both, after the child groups' hosts.
+    ({"quote_servers": ["solo", "web1", "app1"], "quote_web_hosts": ["web1"], "quote_app_hosts": ["app1"]},
+     ["web1", "solo"], ["app1", "solo"]),
+])
+def test_each_phase_runs_on_the_hosts_the_topology_gives_it(groups, web, app):
+    assert topology.quote_phase_hosts(groups, "web") == web
+    assert topology.quote_phase_hosts(groups, "app") == app
+    for host in groups["quote_servers"]:
+        addresses = hostvars(**{name: "10.0.0.1" for name in groups["quote_servers"]})
+        roles = topology.quote_topology(host, groups, addresses)
+        assert (roles["web"], roles["app"]) == (host in web, host in app)
+
+
+def test_a_phase_is_web_or_app():
+    with pytest.raises(AnsibleFilterError, match="web or app, got 'firewall'"):
+        topology.quote_phase_hosts(BALANCED, "firewall")
+
+
 def test_each_app_host_has_its_own_port():
     addresses = hostvars(web1="10.0.0.10", app1="10.0.0.11", app2="10.0.0.12")
     addresses["app2"]["quote_port"] = 9000

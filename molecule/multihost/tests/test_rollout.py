@@ -61,8 +61,10 @@ def test_release_rolls_through_the_app_hosts_one_at_a_time(web, site_url):
     output = result.stdout
     assert result.returncode == 0, output[-3000:]
     assert set(seen) == {200}, seen
-    # One batch per host (serial 1), and each app host left the balancer for its restart.
-    assert output.count("PLAY [Provision the movie quote of the day app]") == 3, output[-3000:]
+    # One batch per host (serial 1) in the web hosts' phase and the app hosts' phase, and each app
+    # host left the balancer for its restart.
+    assert output.count("PLAY [Serve the site with nginx on the web hosts]") == 1, output[-3000:]
+    assert output.count("PLAY [Deploy the app on the app hosts, a batch at a time]") == 2, output[-3000:]
     for name, address in APPS.items():
         assert re.search(rf"changed: \[{name} -> {WEB}\] => \(item={re.escape(address)}:{APP_PORT} out\)", output)
         assert re.search(rf"changed: \[{name} -> {WEB}\] => \(item={re.escape(address)}:{APP_PORT} in\)", output)
@@ -91,6 +93,9 @@ def test_failing_release_stops_the_rollout_at_the_first_app_host(web, apps, site
         assert app_version(web, address) == "v2"
     # app1 serves its previous release again, so it went back into rotation.
     assert " down;" not in web.file(SITE).content_string
+    # The run stopped before its last phase, and gave back the lock of every host it had locked.
+    for node in (web, app1, app2):
+        assert node.run("systemctl is-active quote-deploy-lock.service").stdout.strip() != "active"
 
 
 def test_rerun_of_the_good_release_changes_nothing(site_url):

@@ -116,6 +116,20 @@ def test_app_user_cannot_change_its_code_or_venv(host, path):
     assert host.run(f"runuser -u quote-app -- test -w {path}").rc != 0
 
 
+# The release layout belongs to root; the sources (repositories and archives, with whatever
+# credentials their URLs hold) are for root only.
+@pytest.mark.parametrize("path, mode", [
+    ("/opt/quote-app", 0o755),
+    ("/opt/quote-app/releases", 0o755),
+    ("/opt/quote-app/venvs", 0o755),
+    ("/opt/quote-app/sources", 0o700),
+])
+def test_release_layout_belongs_to_root(host, path, mode):
+    directory = host.file(path)
+    assert directory.is_directory
+    assert (directory.user, directory.group, directory.mode) == ("root", "root", mode)
+
+
 def test_env_file_is_readable_by_the_app_group_only(host):
     env = host.file("/opt/quote-app/current/app.env")
     assert env.user == "root"

@@ -1,12 +1,12 @@
 """Evaluate variables the way a run of playbook.yml would, without touching any host.
 
 The playbook's first play (who runs what, and the hosts' addresses) runs as it is; then a probe
-play imports every role with its tasks skipped, so that their defaults count as in a real run,
-and prints the expressions asked for (evaluate). evaluate_in_phases prints them instead in each
-phase play, as its own hosts and pre_tasks see them. The hosts use the
-local connection: the first play's read of systemd (where an app socket listens now) is left out, and
-the only other task that could read this machine (gathering network facts) is skipped when every
-host of a balanced inventory sets quote_private_address.
+play imports every role's defaults entry point (no task), so that their defaults count as in a
+real run, and prints the expressions asked for (evaluate). evaluate_in_phases prints them instead
+in each phase play, as its own hosts and pre_tasks see them. The hosts use the local connection:
+the first play's read of systemd (where an app socket listens now) is left out, and the only
+other task that could read this machine (gathering network facts) is skipped when every host of
+a balanced inventory sets quote_private_address.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def evaluate(tmp_path: Path, inventory: dict, expressions: dict[str, str],
         "name": "Print the values",
         "hosts": "quote_servers",
         "gather_facts": False,
-        "tasks": [{"name": f"Load {role}'s defaults", "ansible.builtin.import_role": {"name": role}, "when": False}
+        "tasks": [{"name": f"Load {role}'s defaults",
+                   "ansible.builtin.import_role": {"name": role, "tasks_from": "defaults"}}
                   for role in ROLES] + [printing(expressions)],
     }
     return run(tmp_path, inventory, [probe], group_vars_all)[0]
